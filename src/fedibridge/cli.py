@@ -1,0 +1,302 @@
+"""The commands staff use: ``fedibridge [--config PATH] COMMAND``.
+
+Exit codes: 0 all well; 1 the command ran but a feed or account had a problem; 2 the
+configuration or the state database cannot be used. Heavy libraries are imported only by the
+command that needs them, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+from fedibridge import __version__
+
+if TYPE_CHECKING:
+    from fedibridge.config import Settings
+    from fedibridge.cycle import FeedReport, PostOutcome
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_CONFIG = 2
+
+COMMANDS = ("run", "once", "preview", "check", "status", "healthcheck")
+
+# A feed counts as healthy while its last poll is at most this many intervals old.
+HEALTHY_INTERVALS = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="the configuration file (default: $FEDIBRIDGE_CONFIG, else ./config.toml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="fedibridge",
+        parents=[common],
+        description="Post a library's RSS/Atom feeds to its fediverse account, each item once.",
+    )
+    parser.add_argument("--version", action="version", version=f"fedibridge {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    commands.add_parser(
+        "run", parents=[common], help="keep polling every feed and posting new items (the daemon)"
+    )
+    once = commands.add_parser(
+        "once", parents=[common], help="poll every feed once, post what is new, then exit"
+    )
+    once.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show the posts that would be made; post nothing and change nothing",
+    )
+    once.add_argument("--json", action="store_true", help="one JSON object per post")
+
+    preview = commands.add_parser(
+        "preview", parents=[common], help="show what the newest items would look like as posts"
+    )
+    preview.add_argument("feed", nargs="?", metavar="FEED", help="only this feed (its name)")
+    preview.add_argument(
+        "--limit", type=int, default=3, metavar="N", help="items per feed (default 3)"
+    )
+    preview.add_argument("--json", action="store_true", help="one JSON object per post")
+
+    commands.add_parser(
+        "check", parents=[common], help="test the config, every feed and every account's token"
+    )
+    commands.add_parser(
+        "status", parents=[common], help="per feed: last poll, items posted, pending and failed"
+    )
+    commands.add_parser(
+        "healthcheck",
+        parents=[common],
+        help=f"exit 0 if every feed was polled in the last {HEALTHY_INTERVALS} intervals "
+        "(for container health checks)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from fedibridge.config import config_path, load_settings
+    from fedibridge.errors import ConfigError, StateError
+
+    path = config_path(getattr(args, "config", None))
+    try:
+        settings = load_settings(path)
+        command: Callable[[Settings, argparse.Namespace], int] = _COMMANDS[args.command]
+        return command(settings, args)
+    except ConfigError as error:
+        print(f"fedibridge cannot use the configuration in {path}:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StateError as error:
+        print(f"fedibridge: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+# --- commands -------------------------------------------------------------------
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from fedibridge.daemon import run_daemon
+
+    _log_to(sys.stdout)
+    return run_daemon(settings)
+
+
+def _once(settings: Settings, args: argparse.Namespace) -> int:
+    from fedibridge.cycle import Bridge
+    from fedibridge.state import StateLock
+
+    _log_to(sys.stderr, logging.WARNING)
+    bridge = Bridge(settings, dry_run=args.dry_run)
+    try:
+        if args.dry_run:
+            reports = bridge.run_all()
+        else:
+            with StateLock(settings.bridge.state_path):
+                reports = bridge.run_all()
+    finally:
+        bridge.close()
+    _print_reports(reports, as_json=args.json, dry_run=args.dry_run)
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_PROBLEM
+
+
+def _preview(settings: Settings, args: argparse.Namespace) -> int:
+    from fedibridge.cycle import Bridge
+    from fedibridge.errors import ConfigError
+
+    names = [args.feed] if args.feed else list(settings.feeds)
+    unknown = [n for n in names if n not in settings.feeds]
+    if unknown:
+        known = ", ".join(settings.feeds)
+        raise ConfigError([f"feeds.{unknown[0]}: no such feed in the config (feeds: {known})"])
+    _log_to(sys.stderr, logging.WARNING)
+    bridge = Bridge(settings, dry_run=True)
+    try:
+        reports = [bridge.preview(name, max(1, args.limit)) for name in names]
+    finally:
+        bridge.close()
+    _print_reports(reports, as_json=args.json, dry_run=True)
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_PROBLEM
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    from fedibridge.cycle import Bridge
+
+    _log_to(sys.stderr, logging.WARNING)
+    print("config: ok")
+    ok = True
+    bridge = Bridge(settings, dry_run=True)
+    try:
+        for name in settings.feeds:
+            report = bridge.check_feed(name)
+            ok &= report.ok
+            for line in report.lines:
+                print(f"feed {name}: {line}")
+        for account in settings.accounts:
+            account_ok, line = bridge.check_account(account)
+            ok &= account_ok
+            print(line if not account_ok else f"account {account}: {line}")
+    finally:
+        bridge.close()
+    return EXIT_OK if ok else EXIT_PROBLEM
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    from fedibridge.state import State
+
+    state = State.open_readonly(settings.bridge.state_path)
+    try:
+        for name, config in settings.feeds.items():
+            row = state.feed(name)
+            counts = state.counts(name)
+            print(f"{name}  {config.url}")
+            if config.paused:
+                print("  paused (paused = true in the config)")
+            if row is None or row.last_polled_at is None:
+                print("  not polled yet")
+            else:
+                print(f"  last poll: {_when(row.last_polled_at)}: {row.last_result}")
+                if row.last_error:
+                    print(f"  problem: {row.last_error}")
+                if row.moved_to:
+                    print(f"  moved to {row.moved_to}: update feeds.{name}.url")
+            print(
+                f"  posted {counts.posted}, pending {counts.pending}, failed {counts.failed}, "
+                f"skipped {counts.skipped}"
+            )
+            if counts.last_status_url:
+                print(f"  last post: {counts.last_status_url}")
+            if counts.last_failure and (counts.pending or counts.failed):
+                print(f"  waiting or failed because: {counts.last_failure}")
+    finally:
+        state.close()
+    return EXIT_OK
+
+
+def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
+    from fedibridge.cycle import utc_now
+    from fedibridge.state import State
+
+    state = State.open_readonly(settings.bridge.state_path)
+    now = utc_now()
+    stale = []
+    try:
+        for name, config in settings.feeds.items():
+            row = state.feed(name)
+            allowed = settings.interval_for(name) * HEALTHY_INTERVALS
+            if config.paused:
+                continue
+            if row is None or row.last_polled_at is None or now - row.last_polled_at > allowed:
+                stale.append(name)
+    finally:
+        state.close()
+    if stale:
+        print(f"unhealthy: not polled recently: {', '.join(stale)}")
+        return EXIT_PROBLEM
+    print("healthy")
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "run": _run,
+    "once": _once,
+    "preview": _preview,
+    "check": _check,
+    "status": _status,
+    "healthcheck": _healthcheck,
+}
+
+
+# --- output ---------------------------------------------------------------------
+
+
+def _print_reports(reports: list[FeedReport], *, as_json: bool, dry_run: bool) -> None:
+    notes = sys.stderr if as_json else sys.stdout
+    for report in reports:
+        for line in report.lines:
+            print(f"feed {report.feed}: {line}", file=notes)
+        for outcome in report.posts:
+            if as_json:
+                print(json.dumps(post_json(outcome), ensure_ascii=False))
+            else:
+                _print_post(outcome, dry_run=dry_run)
+
+
+def post_json(outcome: PostOutcome) -> dict[str, Any]:
+    post = outcome.post
+    return {
+        "feed": outcome.feed,
+        "entry_key": outcome.entry_key,
+        "text": post.text,
+        "link": post.link,
+        "language": post.language,
+        "visibility": post.visibility,
+        "spoiler_text": post.spoiler_text,
+        "media": [{"url": m.url, "alt": m.alt} for m in post.media],
+        "status_url": outcome.status_url,
+        "length": post.length,
+        "limit": post.limit,
+        "error": outcome.error,
+    }
+
+
+def _print_post(outcome: PostOutcome, *, dry_run: bool) -> None:
+    post = outcome.post
+    out = sys.stdout
+    print(f"── {outcome.feed}: {post.length} of {post.limit} characters ──", file=out)
+    if post.spoiler_text:
+        print(f"[content warning: {post.spoiler_text}]", file=out)
+    print(post.text, file=out)
+    for image in post.media:
+        print(f"[image {image.url} — description: {image.alt}]", file=out)
+    if outcome.status_url:
+        print(f"→ posted: {outcome.status_url}", file=out)
+    elif outcome.error:
+        print(f"→ not posted: {outcome.error}", file=out)
+    elif dry_run:
+        print("→ not posted (dry run)", file=out)
+    print(file=out)
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _log_to(stream: TextIO, level: int = logging.INFO) -> None:
+    logging.basicConfig(
+        stream=stream, level=level, format="%(asctime)s %(levelname)s %(message)s", force=True
+    )

@@ -1,0 +1,294 @@
+"""config.toml (+ environment overrides) → frozen ``Settings``.
+
+Every problem becomes one line that names the key (``feeds.news.url``), says what is wrong and
+how to fix it. Values are never echoed back, because a value may be a token.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from fedibridge.errors import ConfigError
+from fedibridge.models import Style
+from fedibridge.render import TEMPLATE_FIELDS, hashtag, template_fields
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+CONFIG_PATH_ENV = "FEDIBRIDGE_CONFIG"
+DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{link}\n\n{hashtags}"
+MIN_INTERVAL = timedelta(minutes=1)
+
+_DURATION_PART = re.compile(r"(\d+)\s*([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> timedelta:
+    """'90s', '15m', '2h', '1h30m', '1d' or a number of seconds → timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    text = str(value).strip().lower().replace(" ", "")
+    if not text or _DURATION_PART.sub("", text):
+        raise ValueError('write a duration such as "90s", "15m", "2h" or "1h30m"')
+    return timedelta(
+        seconds=sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    )
+
+
+def _at_least_a_minute(value: timedelta) -> timedelta:
+    if value < MIN_INTERVAL:
+        raise ValueError(
+            "poll at most once a minute: use 1m or more, so the website is not overloaded"
+        )
+    return value
+
+
+Interval = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BridgeConfig(_Section):
+    state_path: Path = Path("/data/fedibridge.sqlite3")
+    interval: Interval = timedelta(minutes=15)
+    contact: str | None = None
+
+    _interval_floor = field_validator("interval")(_at_least_a_minute)
+
+
+class AccountConfig(_Section):
+    server: str
+    access_token: SecretStr | None = None
+    access_token_file: Path | None = None
+
+    @field_validator("server")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError('write the server\'s web address, such as "https://mastodon.example"')
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> AccountConfig:
+        if self.access_token is not None and self.access_token_file is not None:
+            raise ValueError("give either access_token or access_token_file, not both")
+        return self
+
+
+class FeedConfig(_Section):
+    url: str
+    account: str | None = None  # may be left out when there is exactly one account
+    title: str | None = None  # the {feed} field; defaults to the feed's own title
+    template: str = DEFAULT_TEMPLATE
+    hashtags: tuple[str, ...] = ()
+    visibility: Literal["public", "unlisted", "private", "direct"] = "public"
+    language: str | None = None
+    spoiler_text: str = ""
+    interval: Interval | None = None
+    backfill: int = Field(default=0, ge=0, le=40)
+    flood_guard_items: int = Field(default=10, ge=1)
+    flood_guard_ratio: float = Field(default=0.9, gt=0, le=1)
+    paused: bool = False
+
+    _interval_floor = field_validator("interval")(
+        lambda value: None if value is None else _at_least_a_minute(value)
+    )
+
+    @field_validator("template")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        unknown = template_fields(value) - TEMPLATE_FIELDS
+        if unknown:
+            names = ", ".join("{" + name + "}" for name in sorted(unknown))
+            known = ", ".join("{" + name + "}" for name in sorted(TEMPLATE_FIELDS))
+            raise ValueError(f"unknown field {names}; the fields you can use are {known}")
+        return value
+
+    @field_validator("hashtags")
+    @classmethod
+    def _valid_hashtags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [tag for tag in value if hashtag(tag) is None]
+        if bad:
+            raise ValueError(
+                f"{bad!r} cannot be a hashtag: use letters, and digits only beside letters"
+            )
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _iso_639_1(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z]{2}", value):
+            raise ValueError('write a two-letter language code such as "en", "de" or "fr"')
+        return value
+
+    def style(self, feed_title: str) -> Style:
+        return Style(
+            template=self.template,
+            hashtags=self.hashtags,
+            visibility=self.visibility,
+            language=self.language,
+            spoiler_text=self.spoiler_text,
+            feed_title=self.title or feed_title,
+        )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FEDIBRIDGE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    bridge: BridgeConfig = BridgeConfig()
+    accounts: dict[str, AccountConfig]
+    feeds: dict[str, FeedConfig]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init values; a single environment variable overrides a key.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _feeds_name_accounts(self) -> Settings:
+        problems = []
+        for name, feed in self.feeds.items():
+            if feed.account is None and len(self.accounts) != 1:
+                problems.append(f"feeds.{name}.account: say which account posts this feed")
+            elif feed.account is not None and feed.account not in self.accounts:
+                problems.append(
+                    f"feeds.{name}.account: there is no [accounts.{feed.account}] section"
+                )
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    def account_for(self, feed_name: str) -> str:
+        """The account name that posts ``feed_name`` (validated to exist)."""
+        return self.feeds[feed_name].account or next(iter(self.accounts))
+
+    def interval_for(self, feed_name: str) -> timedelta:
+        return self.feeds[feed_name].interval or self.bridge.interval
+
+
+def config_path(cli_value: str | None) -> Path:
+    """--config, else $FEDIBRIDGE_CONFIG, else ./config.toml."""
+    return Path(cli_value or os.environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and check the config. Raises ConfigError with one staff-readable line per problem."""
+    data = _read_toml(path)
+    try:
+        settings = Settings(**data)
+    except ValidationError as error:
+        raise ConfigError([_describe(e) for e in error.errors(include_input=False)]) from None
+    return _relative_to(settings, path.parent)
+
+
+def _relative_to(settings: Settings, base: Path) -> Settings:
+    """Relative paths count from the config file's folder, not from wherever the command ran."""
+
+    def place(value: Path) -> Path:
+        return value if value.is_absolute() else base / value
+
+    bridge = settings.bridge.model_copy(update={"state_path": place(settings.bridge.state_path)})
+    accounts = {
+        name: account.model_copy(update={"access_token_file": place(account.access_token_file)})
+        if account.access_token_file is not None
+        else account
+        for name, account in settings.accounts.items()
+    }
+    feeds = {
+        name: feed.model_copy(update={"url": str(place(Path(feed.url)))})
+        if "://" not in feed.url
+        else feed
+        for name, feed in settings.feeds.items()
+    }
+    return settings.model_copy(update={"bridge": bridge, "accounts": accounts, "feeds": feeds})
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(
+            [
+                f"{path}: no configuration file here. Copy config.example.toml to {path} and edit "
+                f"it, or give its place with --config PATH or the {CONFIG_PATH_ENV} variable."
+            ]
+        )
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        # The decoder's message names line and column, and quotes no value.
+        raise ConfigError([f"{path}: this is not valid TOML ({error})."]) from None
+
+
+_HINTS = {
+    "missing": "this key is required; add it",
+    "extra_forbidden": "unknown key; check its spelling against config.example.toml, or remove it",
+}
+
+
+def _describe(error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "config"
+    hint = _HINTS.get(error["type"])
+    message = hint or str(error["msg"]).removeprefix("Value error, ")
+    return f"{key}: {message}"
+
+
+def _env_name(key: str) -> str:
+    return key.replace(".", "__").upper()
+
+
+def read_token(settings: Settings, account: str) -> str:
+    """The account's token from config, environment or file. Never logged."""
+    config = settings.accounts[account]
+    key = f"accounts.{account}"
+    if config.access_token is not None:
+        return config.access_token.get_secret_value().strip()
+    if config.access_token_file is None:
+        raise ConfigError(
+            [
+                f"{key}: no access token. Put it in a file and set {key}.access_token_file, or "
+                f"set the environment variable FEDIBRIDGE_{_env_name(key)}__ACCESS_TOKEN."
+            ]
+        )
+    try:
+        token = config.access_token_file.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(
+            [
+                f"{key}.access_token_file: cannot read {config.access_token_file} "
+                f"({error.strerror}). Check the path and that fedibridge may read the file."
+            ]
+        ) from None
+    if not token:
+        raise ConfigError([f"{key}.access_token_file: {config.access_token_file} is empty."])
+    return token

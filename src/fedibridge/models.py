@@ -1,0 +1,120 @@
+"""Small frozen values handed from one step of the cycle to the next.
+
+fetch → ``Fetched``; parse → ``ParsedFeed`` of ``Entry``; render → ``Post``; the server's
+``ServerLimits`` shape the rendering. None of these types does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Visibility = Literal["public", "unlisted", "private", "direct"]
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What the last successful fetch told us, sent back to make the next fetch conditional."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """The outcome of one fetch. ``body`` is None when the server said "not modified"."""
+
+    url: str
+    body: bytes | None
+    validators: Validators
+    content_type: str | None = None
+    # Where a permanent redirect (301/308) pointed, so staff can update the config.
+    moved_to: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.body is None
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    url: str
+    alt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed item, reduced to what a post needs. Text fields are never None."""
+
+    key: str  # stable identity within its feed: guid, else normalised link, else content hash
+    title: str  # plain text
+    link: str | None  # absolute, tracking parameters removed
+    summary: str  # as the feed gives it; HTML when summary_is_html
+    summary_is_html: bool = True
+    categories: tuple[str, ...] = ()
+    author: str | None = None
+    language: str | None = None  # ISO 639-1 when known
+    published: datetime | None = None  # timezone-aware (UTC)
+    updated: datetime | None = None
+    images: tuple[Image, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str
+    link: str | None
+    language: str | None
+    entries: tuple[Entry, ...]  # document order, duplicates of a key removed
+    # Items that could not be used at all, each with a reason staff can read.
+    dropped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """An entry seen for the first time, with what the plan decided for it."""
+
+    entry: Entry
+    state: Literal["pending", "skipped"]
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """What the account's server accepts. Defaults are Mastodon's."""
+
+    max_characters: int = 500
+    # Every URL weighs this much; None means URLs count their real length.
+    characters_per_url: int | None = 23
+    max_media: int = 4
+    description_limit: int = 1500
+
+    def counting_raw(self) -> ServerLimits:
+        """The same limits, counting every character: for servers that count that way."""
+        return ServerLimits(self.max_characters, None, self.max_media, self.description_limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    """How one feed's items become posts (from the feed's config)."""
+
+    template: str
+    hashtags: tuple[str, ...] = ()
+    visibility: Visibility = "public"
+    language: str | None = None  # overrides the item's and the feed's language
+    spoiler_text: str = ""
+    feed_title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A status ready to send, exactly as the server will receive it."""
+
+    text: str
+    length: int  # as the server counts it, with the limits it was rendered for
+    limit: int
+    visibility: Visibility = "public"
+    language: str | None = None
+    spoiler_text: str = ""
+    link: str | None = None
+    media: tuple[Image, ...] = field(default=())

@@ -1,0 +1,432 @@
+"""SQLite state: the feeds with their validators, and the outbox of entries.
+
+An entry row moves ``pending → posted`` (with the status id and URL), or is ``skipped``
+(baseline, flood guard) or ``failed`` (with the server's reason). Rows carry the entry itself,
+so a pending item can still be posted after the feed has dropped it.
+
+Migrations are append-only and named; a database that knows a migration this version does not
+is from a newer fedibridge and is refused, never "repaired".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from fedibridge.errors import StateError
+from fedibridge.models import Entry, Image, NewEntry, Validators
+
+EntryState = Literal["pending", "posted", "skipped", "failed"]
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "0001_feeds_and_entries",
+        """
+        CREATE TABLE feeds (
+            name TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            etag TEXT,
+            last_modified TEXT,
+            first_polled_at TEXT,
+            last_polled_at TEXT,
+            last_success_at TEXT,
+            last_result TEXT,
+            last_error TEXT,
+            moved_to TEXT
+        );
+        CREATE TABLE entries (
+            feed TEXT NOT NULL,
+            key TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'posted', 'skipped', 'failed')),
+            payload TEXT NOT NULL,
+            discovered_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            attempted_at TEXT,
+            status_id TEXT,
+            status_url TEXT,
+            posted_at TEXT,
+            reason TEXT,
+            PRIMARY KEY (feed, key)
+        );
+        CREATE INDEX entries_by_state ON entries (feed, state);
+        """,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    name: str
+    url: str
+    title: str
+    validators: Validators
+    first_polled_at: datetime | None
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_result: str | None
+    last_error: str | None
+    moved_to: str | None
+
+    @property
+    def first_contact(self) -> bool:
+        return self.first_polled_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    feed: str
+    key: str
+    entry: Entry
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedCounts:
+    name: str
+    posted: int
+    pending: int
+    failed: int
+    skipped: int
+    last_status_url: str | None
+    last_failure: str | None
+
+
+class State:
+    """One connection to the state database. Not shared between threads."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    # --- opening -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> State:
+        """Open (creating if needed) and migrate. Raises StateError with advice for staff."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        created = not path.exists()
+        try:
+            connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+            if created:
+                # The database holds item history only, but it is the library's: not world-readable.
+                path.chmod(0o600)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            state = cls(connection)
+            state._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StateError(
+                f"The state database {path} cannot be read ({error}). It may be damaged. Nothing "
+                "was changed. Restore it from a backup, or move it away to start afresh (the "
+                "bridge then treats every feed as new and posts nothing old)."
+            ) from None
+        return state
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> State:
+        """For --dry-run and `status`: reads what exists, never creates or changes a file."""
+        if not path.exists():
+            connection = sqlite3.connect(":memory:", isolation_level=None)
+            state = cls(connection)
+            state._migrate()
+            return state
+        try:
+            connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+            state = cls(connection)
+            state._check_schema(state._applied_migrations())
+        except sqlite3.DatabaseError as error:
+            raise StateError(f"The state database {path} cannot be read ({error}).") from None
+        return state
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _applied_migrations(self) -> list[str]:
+        exists = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'"
+        ).fetchone()
+        if not exists:
+            return []
+        return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+
+    def _check_schema(self, applied: list[str]) -> None:
+        known = {name for name, _ in MIGRATIONS}
+        unknown = [name for name in applied if name not in known]
+        if unknown:
+            raise StateError(
+                "The state database was written by a newer version of fedibridge "
+                f"(it has changes named {', '.join(unknown)}). Run that version, or restore a "
+                "backup made with this one. Nothing was changed."
+            )
+
+    def _migrate(self) -> None:
+        with self._transaction():
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+            )
+            applied = self._applied_migrations()
+            self._check_schema(applied)
+            for name, script in MIGRATIONS:
+                if name in applied:
+                    continue
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(
+                    "INSERT INTO migrations VALUES (?, ?)", (name, _iso(datetime.now(UTC)))
+                )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- feeds ---------------------------------------------------------------
+
+    def feed(self, name: str) -> FeedRow | None:
+        row = self._db.execute(
+            "SELECT name, url, title, etag, last_modified, first_polled_at, last_polled_at,"
+            " last_success_at, last_result, last_error, moved_to FROM feeds WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            return None
+        return FeedRow(
+            name=row[0],
+            url=row[1],
+            title=row[2],
+            validators=Validators(etag=row[3], last_modified=row[4]),
+            first_polled_at=_time(row[5]),
+            last_polled_at=_time(row[6]),
+            last_success_at=_time(row[7]),
+            last_result=row[8],
+            last_error=row[9],
+            moved_to=row[10],
+        )
+
+    def known_keys(self, feed: str, keys: Iterable[str]) -> set[str]:
+        wanted = list(keys)
+        known: set[str] = set()
+        # SQLite limits the number of bound parameters; feeds with thousands of items exist.
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key FROM entries WHERE feed = ? AND key IN ({marks})", (feed, *chunk)
+            )
+            known.update(row[0] for row in rows)
+        return known
+
+    def record_fetch(
+        self,
+        feed: str,
+        url: str,
+        *,
+        now: datetime,
+        result: str,
+        validators: Validators | None = None,
+        title: str | None = None,
+        moved_to: str | None = None,
+        new_entries: Iterable[NewEntry] = (),
+    ) -> None:
+        """Store new entries and the new validators in ONE transaction.
+
+        Validators are saved only together with the entries they stand for: if the process dies
+        before the commit, the next poll downloads the feed again and finds the same items.
+        """
+        with self._transaction():
+            self._upsert_feed(feed, url, now)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO entries (feed, key, state, payload, discovered_at, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (feed, n.entry.key, n.state, _dump_entry(n.entry), _iso(now), n.reason)
+                    for n in new_entries
+                ],
+            )
+            self._db.execute(
+                "UPDATE feeds SET first_polled_at = COALESCE(first_polled_at, ?),"
+                " last_polled_at = ?, last_success_at = ?, last_result = ?, last_error = NULL,"
+                " moved_to = ? WHERE name = ?",
+                (_iso(now), _iso(now), _iso(now), result, moved_to, feed),
+            )
+            if validators is not None:
+                self._db.execute(
+                    "UPDATE feeds SET etag = ?, last_modified = ? WHERE name = ?",
+                    (validators.etag, validators.last_modified, feed),
+                )
+            if title is not None:
+                self._db.execute("UPDATE feeds SET title = ? WHERE name = ?", (title, feed))
+
+    def record_fetch_failure(self, feed: str, url: str, *, now: datetime, message: str) -> None:
+        with self._transaction():
+            self._upsert_feed(feed, url, now)
+            self._db.execute(
+                "UPDATE feeds SET last_polled_at = ?, last_result = 'error', last_error = ?"
+                " WHERE name = ?",
+                (_iso(now), message, feed),
+            )
+
+    def _upsert_feed(self, feed: str, url: str, now: datetime) -> None:
+        # A changed URL in the config keeps the feed's history: items are keyed by feed name.
+        self._db.execute(
+            "INSERT INTO feeds (name, url) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET url = excluded.url,"
+            "  etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,"
+            "  last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END",
+            (feed, url),
+        )
+
+    # --- the outbox ----------------------------------------------------------
+
+    def pending(self, feed: str) -> list[OutboxItem]:
+        """Items waiting to be posted, oldest first (the order they were planned in)."""
+        rows = self._db.execute(
+            "SELECT feed, key, payload, attempts FROM entries"
+            " WHERE feed = ? AND state = 'pending' ORDER BY rowid",
+            (feed,),
+        )
+        return [OutboxItem(r[0], r[1], _load_entry(r[2]), r[3]) for r in rows]
+
+    def mark_attempt(self, feed: str, key: str, *, now: datetime) -> None:
+        """Written before the request, so a crash mid-post is visible as an attempted item."""
+        self._db.execute(
+            "UPDATE entries SET attempts = attempts + 1, attempted_at = ?"
+            " WHERE feed = ? AND key = ?",
+            (_iso(now), feed, key),
+        )
+
+    def mark_posted(
+        self, feed: str, key: str, *, status_id: str, status_url: str | None, now: datetime
+    ) -> None:
+        self._db.execute(
+            "UPDATE entries SET state = 'posted', status_id = ?, status_url = ?, posted_at = ?,"
+            " reason = NULL WHERE feed = ? AND key = ?",
+            (status_id, status_url, _iso(now), feed, key),
+        )
+
+    def mark_failed(self, feed: str, key: str, *, reason: str) -> None:
+        self._db.execute(
+            "UPDATE entries SET state = 'failed', reason = ? WHERE feed = ? AND key = ?",
+            (reason, feed, key),
+        )
+
+    def note_waiting(self, feed: str, key: str, *, reason: str) -> None:
+        """Why a pending item is still pending (server down, token refused...)."""
+        self._db.execute(
+            "UPDATE entries SET reason = ? WHERE feed = ? AND key = ? AND state = 'pending'",
+            (reason, feed, key),
+        )
+
+    # --- reading for staff ---------------------------------------------------
+
+    def counts(self, feed: str) -> FeedCounts:
+        by_state = dict(
+            self._db.execute(
+                "SELECT state, COUNT(*) FROM entries WHERE feed = ? GROUP BY state", (feed,)
+            ).fetchall()
+        )
+        last_url = self._db.execute(
+            "SELECT status_url FROM entries WHERE feed = ? AND state = 'posted'"
+            " ORDER BY posted_at DESC, rowid DESC LIMIT 1",
+            (feed,),
+        ).fetchone()
+        last_failure = self._db.execute(
+            "SELECT reason FROM entries WHERE feed = ? AND state IN ('failed', 'pending')"
+            " AND reason IS NOT NULL ORDER BY rowid DESC LIMIT 1",
+            (feed,),
+        ).fetchone()
+        return FeedCounts(
+            name=feed,
+            posted=by_state.get("posted", 0),
+            pending=by_state.get("pending", 0),
+            failed=by_state.get("failed", 0),
+            skipped=by_state.get("skipped", 0),
+            last_status_url=last_url[0] if last_url else None,
+            last_failure=last_failure[0] if last_failure else None,
+        )
+
+    def entry_states(self, feed: str) -> dict[str, EntryState]:
+        """Every known key of a feed with its state (for tests and `status`)."""
+        rows = self._db.execute("SELECT key, state FROM entries WHERE feed = ?", (feed,))
+        return dict(rows)
+
+
+class StateLock:
+    """An exclusive lock beside the database: one bridge process per state file."""
+
+    def __init__(self, state_path: Path) -> None:
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self._file: TextIO | None = None
+
+    def __enter__(self) -> StateLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        file = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            raise StateError(
+                f"Another fedibridge is already using {self.path.with_suffix('')}. Only one may "
+                "run per state file: stop the other one (check `docker ps` or running cron jobs)."
+            ) from None
+        file.truncate(0)
+        file.write(f"{os.getpid()}\n")
+        file.flush()
+        self._file = file
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+# --- (de)serialising entries ---------------------------------------------------
+
+
+def _dump_entry(entry: Entry) -> str:
+    data = asdict(entry)
+    for name in ("published", "updated"):
+        value = data[name]
+        data[name] = _iso(value) if value is not None else None
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _load_entry(payload: str) -> Entry:
+    data: dict[str, Any] = json.loads(payload)
+    return Entry(
+        key=data["key"],
+        title=data["title"],
+        link=data["link"],
+        summary=data["summary"],
+        summary_is_html=data["summary_is_html"],
+        categories=tuple(data["categories"]),
+        author=data["author"],
+        language=data["language"],
+        published=_time(data["published"]),
+        updated=_time(data["updated"]),
+        images=tuple(Image(**image) for image in data["images"]),
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

@@ -1,0 +1,794 @@
+# ruff: noqa: RUF001  # the test text is deliberately multilingual: dashes, CJK commas, Arabic
+"""Rendering: what patrons read, and whether the server accepts it.
+
+Unit tests pin each rule with library content; property tests check the promises that keep
+posts from being refused (length) or broken (links and tags cut in half); golden files show
+whole posts from real feeds.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import regex
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from fedibridge.models import Entry, Image, ServerLimits, Style
+from fedibridge.render import (
+    TEMPLATE_FIELDS,
+    count_length,
+    hashtag,
+    hashtags_for,
+    html_to_text,
+    render,
+    template_fields,
+    truncate,
+)
+from fedibridge.urls import URL_PATTERN, trim_url_match
+from tests.conftest import SHARED_FEEDS
+
+DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{link}\n\n{hashtags}"
+MASTODON = ServerLimits()
+EVENT_LINK = "https://library.example.org/events/story-time-2024-03-05"
+
+
+def clusters(text: str) -> int:
+    """The grapheme-cluster count under the newest Unicode rules (via the `regex` module)."""
+    return len(regex.findall(r"\X", text))
+
+
+# Unicode 15.1 added rule GB9c, which joins Indic conjuncts (consonant + virama + consonant)
+# into one cluster. Ruby implements it only from 3.5 on, so most Mastodon servers still count
+# such a conjunct as two; that older count is the one we must match exactly. Before GB9c a
+# consonant inside a cluster always started a new one.
+_CONSONANT = regex.compile(r"\p{InCB=Consonant}")
+
+
+def clusters_before_gb9c(text: str) -> int:
+    return sum(
+        1 + len(_CONSONANT.findall(cluster, pos=1)) for cluster in regex.findall(r"\X", text)
+    )
+
+
+def entry(**overrides: object) -> Entry:
+    values: dict[str, object] = {
+        "key": "event-1",
+        "title": "Story time for toddlers",
+        "link": EVENT_LINK,
+        "summary": "<p>Songs, rhymes and picture books for ages 1&ndash;3.</p>",
+    }
+    values.update(overrides)
+    return Entry(**values)  # type: ignore[arg-type]
+
+
+def style(**overrides: object) -> Style:
+    values: dict[str, object] = {"template": DEFAULT_TEMPLATE}
+    values.update(overrides)
+    return Style(**values)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# html_to_text
+# --------------------------------------------------------------------------------------------
+
+
+def test_paragraphs_and_headings_are_separated_by_one_blank_line() -> None:
+    html = "<h2>Spring reading challenge</h2><p>Read five books.</p>\n\n<div>Win a tote bag!</div>"
+    assert html_to_text(html) == "Spring reading challenge\n\nRead five books.\n\nWin a tote bag!"
+
+
+def test_br_is_a_line_break_and_blank_lines_never_pile_up() -> None:
+    html = "<p>Main Library<br>100 Main St.<br/>Springfield</p><br><br><br><p>Open daily</p>"
+    assert html_to_text(html) == "Main Library\n100 Main St.\nSpringfield\n\nOpen daily"
+
+
+def test_list_items_become_bullet_lines() -> None:
+    html = (
+        "<p>New this week:</p><ul>\n<li>Dune</li>\n<li><p>Beloved</p></li>"
+        "<li>Tools<ul><li>3D printer</li></ul></li></ul><p>Ask at the desk.</p>"
+    )
+    assert html_to_text(html) == (
+        "New this week:\n\n• Dune\n• Beloved\n• Tools\n• 3D printer\n\nAsk at the desk."
+    )
+
+
+def test_unclosed_list_items_do_not_swallow_the_following_paragraphs() -> None:
+    html = "<ul><li>Mon 10:00<li>Wed 10:00</ul><p>Free, no booking.</p><p>All welcome.</p>"
+    assert html_to_text(html) == "• Mon 10:00\n• Wed 10:00\n\nFree, no booking.\n\nAll welcome."
+
+
+def test_scripts_styles_and_templates_are_dropped() -> None:
+    html = (
+        "<style>p{color:red}</style><script>track('x<y')</script><p>Book club</p>"
+        "<noscript><img src=pixel.gif>Enable JS</noscript><template><p>hidden</p></template>"
+    )
+    assert html_to_text(html) == "Book club"
+
+
+def test_entities_are_decoded_and_nbsp_is_a_plain_space() -> None:
+    html = "<p>Ages&nbsp;3&ndash;5 &amp; carers &lt;free&gt; &#8220;Gruffalo&#8221;</p>"
+    assert html_to_text(html) == "Ages 3–5 & carers <free> “Gruffalo”"
+
+
+def test_whitespace_inside_a_block_collapses_to_one_space() -> None:
+    html = "<p>  Join   us\n\tfor <b>Lego</b>\n   club  </p>"
+    assert html_to_text(html) == "Join us for Lego club"
+
+
+def test_anchor_text_is_kept_and_images_and_hrefs_are_dropped() -> None:
+    html = (
+        '<p><img src="cover.jpg" alt="Cover">Register <a href="https://x.example/r">here</a>.</p>'
+    )
+    assert html_to_text(html) == "Register here."
+
+
+def test_table_rows_are_blocks_and_cells_do_not_run_together() -> None:
+    html = "<table><tr><td>Mon</td><td>9–5</td></tr><tr><td>Sat</td><td>10–2</td></tr></table>"
+    assert html_to_text(html) == "Mon 9–5\n\nSat 10–2"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p>Unclosed <b>bold <i>italic",
+        "<div><p>Stray </span> close</div></p></p>",
+        "a < b and c > d",
+        "<a href='x",
+        "<![CDATA[raw]]> <!-- comment",
+        "&bogus; &#xZZ; &#99999999999;",
+        "<p>Text</p></br><scr",
+    ],
+)
+def test_broken_html_gives_text_not_an_exception(html: str) -> None:
+    assert isinstance(html_to_text(html), str)
+
+
+def test_broken_html_keeps_the_readable_text() -> None:
+    assert html_to_text("<p>Unclosed <b>bold <i>italic") == "Unclosed bold italic"
+
+
+@given(st.text())
+def test_html_to_text_never_crashes_and_never_leaves_two_blank_lines(html: str) -> None:
+    text = html_to_text(html)
+    assert "\n\n\n" not in text
+    assert text == text.strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Hashtags
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "tag"),
+    [
+        ("Story time", "StoryTime"),
+        ("Arts & crafts", "ArtsCrafts"),
+        ("Sci-Fi", "SciFi"),
+        ("e.books", "EBooks"),
+        ("Teen/YA", "TeenYA"),
+        ("#Library", "Library"),
+        ("local history", "LocalHistory"),
+        ("21st century", "21stCentury"),
+        ("QA76.73", "QA7673"),
+        ("Bücher", "Bücher"),
+        ("Kinder- und Jugendbücher", "KinderUndJugendbücher"),
+        ("読書", "読書"),
+        ("儿童 故事", "儿童故事"),
+        ("हिन्दी किताबें", "हिन्दीकिताबें"),
+        ("کتاب خانہ", "کتابخانہ"),
+        # The zero-width non-joiner is part of Persian/Urdu spelling, and Mastodon keeps it.
+        ("می\u200cخوانیم", "می\u200cخوانیم"),
+        ("col·lecció", "Col·lecció"),
+    ],
+)
+def test_hashtag_turns_a_category_into_a_valid_tag(label: str, tag: str) -> None:
+    assert hashtag(label) == tag
+
+
+@pytest.mark.parametrize("label", ["2024", "", "#", "  ", "&", "3.5", "#42", "___"])
+def test_labels_without_a_letter_give_no_hashtag(label: str) -> None:
+    assert hashtag(label) is None
+
+
+def test_hashtags_for_puts_categories_first_and_dedupes_case_insensitively() -> None:
+    tags = hashtags_for(["Story time", "Kids", "2024", "story TIME"], ["Library", "kids", "Events"])
+    assert tags == ["#StoryTime", "#Kids", "#Library", "#Events"]
+
+
+@given(st.text())
+def test_every_hashtag_is_one_word_mastodon_would_link(label: str) -> None:
+    tag = hashtag(label)
+    if tag is not None:
+        assert regex.fullmatch(r"[\p{L}\p{M}\p{Nd}\p{Pc}\u00b7\u200c]+", tag)
+        assert any(unicodedata.category(char).startswith("L") for char in tag)
+
+
+# --------------------------------------------------------------------------------------------
+# count_length
+# --------------------------------------------------------------------------------------------
+
+
+def test_plain_text_counts_characters() -> None:
+    assert count_length("Story time at 10:30", 23) == 19
+
+
+def test_a_link_weighs_what_the_server_says_whatever_its_length() -> None:
+    text = f"Register: {EVENT_LINK}"
+    assert count_length(text, 23) == len("Register: ") + 23
+    assert count_length("See https://a.co/x", 23) == 4 + 23
+
+
+def test_without_a_url_weight_links_count_their_real_length() -> None:
+    assert count_length(f"Register: {EVENT_LINK}", None) == len(f"Register: {EVENT_LINK}")
+
+
+def test_punctuation_after_a_link_counts_as_text() -> None:
+    assert count_length(f"({EVENT_LINK}).", 23) == 1 + 23 + 2
+
+
+def test_each_link_is_weighed_separately() -> None:
+    text = "https://library.example.org/a https://library.example.org/b"
+    assert count_length(text, 23) == 23 + 1 + 23
+
+
+def test_a_link_glued_to_a_word_is_not_a_link_for_the_server_and_counts_in_full() -> None:
+    # Mastodon only links a URL that follows a space or punctuation.
+    text = f"Registerhere{EVENT_LINK}"
+    assert count_length(text, 23) == len(text)
+
+
+def test_a_link_with_non_ascii_characters_never_counts_less_than_the_server() -> None:
+    # Mastodon may stop the link at "ü" and count the rest as text: count that rest too.
+    url = "https://de.wikipedia.org/wiki/Bücherei"
+    assert count_length(url, 23) >= 23
+    assert count_length(url, 23) == 23 + len("ücherei")
+
+
+def test_a_host_without_a_dot_is_not_a_link_for_mastodon() -> None:
+    assert count_length("http://intranet/catalogue/search?q=dune", 23) == len(
+        "http://intranet/catalogue/search?q=dune"
+    )
+    assert count_length("http://opac/", 23) == 23  # never less than a link would weigh
+    intranet = "https://catalogue.library.local/record/12345?view=full"
+    assert count_length(intranet, 23) == len(intranet)
+
+
+def test_a_link_with_an_unbalanced_parenthesis_counts_the_rest_as_text() -> None:
+    # Mastodon's link stops at the "(", so what follows counts character by character.
+    assert count_length("https://library.example.org/a(b", 23) == 23 + 2
+    assert count_length("https://library.example.org/a)b(c", 23) == 23 + 4
+    balanced = "https://en.wikipedia.org/wiki/Dune_(novel)"
+    assert count_length(balanced, 23) == 23
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Vorlesestunde für Kinder in der Stadtbücherei",
+        "Добро пожаловать в библиотеку",
+        "کتاب خانہ میں بچوں کے لیے کہانیوں کا وقت",
+        "图书馆儿童故事时间，每周六上午十点。",
+        "東京都立図書館の新着図書",
+        "पुस्तकालय में आपका स्वागत है",
+        "Café crème with e\u0301 and n\u0303",
+        "مَكْتَبَة",
+        "สวัสดีครับ ห้องสมุด",
+    ],
+)
+def test_ordinary_text_in_many_scripts_counts_exactly_as_grapheme_clusters(text: str) -> None:
+    assert count_length(text, 23) == clusters_before_gb9c(text)
+    assert count_length(text, 23) >= clusters(text)
+
+
+def test_emoji_count_one_when_simple_and_more_when_joined_never_less() -> None:
+    assert count_length("📚 👍🏽 ❤️", 23) == clusters("📚 👍🏽 ❤️") == 5
+    for joined in ["👩‍💻", "🇩🇪", "👨‍👩‍👧"]:
+        assert count_length(joined, 23) > clusters(joined) == 1
+
+
+def test_indic_conjuncts_count_as_before_unicode_15_1_which_is_never_less() -> None:
+    # "क्ष" is one cluster under rule GB9c (Unicode 15.1) and two under older Unicode; servers
+    # differ, so the larger count is the safe one.
+    assert count_length("क्ष", 23) == clusters_before_gb9c("क्ष") == 2
+    assert clusters("क्ष") == 1
+
+
+def test_a_combining_mark_after_a_newline_starts_a_new_cluster() -> None:
+    assert count_length("a\n\u0301", 23) == clusters("a\n\u0301") == 3
+
+
+def test_every_combining_mark_after_a_letter_counts_at_least_as_the_unicode_rules() -> None:
+    marks = [
+        chr(code)
+        for code in range(0x300, 0x20000)
+        if unicodedata.category(chr(code)) in ("Mn", "Mc", "Me")
+    ]
+    assert len(marks) > 1000
+    assert all(count_length("a" + mark, 23) >= clusters("a" + mark) for mark in marks)
+
+
+# --------------------------------------------------------------------------------------------
+# truncate
+# --------------------------------------------------------------------------------------------
+
+STORY = "Join us for songs, rhymes and stories. Ages 0–5 with a grown-up."
+
+
+def test_text_that_fits_is_returned_unchanged() -> None:
+    assert truncate(STORY, 500, 23) is STORY
+
+
+def test_no_budget_gives_nothing() -> None:
+    assert truncate(STORY, 0, 23) == ""
+    assert truncate(STORY, -5, 23) == ""
+
+
+def test_cut_at_a_word_boundary_with_an_ellipsis() -> None:
+    assert truncate(STORY, 20, 23) == "Join us for songs…"
+    assert count_length("Join us for songs…", 23) <= 20
+
+
+def test_dangling_punctuation_goes_before_the_ellipsis() -> None:
+    assert truncate("Stories, songs; rhymes: and more", 16, 23) == "Stories, songs…"
+    assert truncate("Arts & crafts – all ages", 17, 23) == "Arts & crafts…"
+
+
+def test_a_link_is_kept_whole_or_left_out() -> None:
+    text = f"Register at {EVENT_LINK} today"
+    assert truncate(text, 40, 23) == f"Register at {EVENT_LINK} …"
+    assert truncate(text, 30, 23) == "Register at…"
+
+
+def test_counting_links_raw_leaves_less_room_for_them() -> None:
+    text = f"Register at {EVENT_LINK} today"
+    assert truncate(text, 40, None) == "Register at…"
+
+
+def test_a_hashtag_or_call_number_is_never_split() -> None:
+    text = "Python books are shelved at QA76.73 #2 on the second floor"
+    assert truncate(text, 39, 23) == "Python books are shelved at QA76.73 #2…"
+    assert truncate(text, 38, 23) == "Python books are shelved at QA76.73…"
+    assert truncate("New: #ScienceFiction #Fantasy", 25, 23) == "New: #ScienceFiction…"
+
+
+def test_a_leading_dash_does_not_stop_the_cut_from_keeping_words() -> None:
+    assert truncate("– Story time for toddlers and carers", 22, 23) == "– Story time for…"
+
+
+def test_a_tag_inside_punctuation_is_kept_whole_even_as_the_first_word() -> None:
+    assert truncate("(#StoryTime) every Tuesday", 8, 23) == ""
+
+
+def test_a_first_word_too_long_on_its_own_is_cut_inside() -> None:
+    assert truncate("Donaudampfschifffahrtsgesellschaft", 10, 23) == "Donaudamp…"
+
+
+def test_cutting_inside_a_word_keeps_characters_with_their_marks() -> None:
+    text = "e\u0301e\u0301e\u0301e\u0301e\u0301"  # five é, decomposed
+    cut = truncate(text, 3, 23)
+    assert cut == "e\u0301e\u0301…"
+
+
+def test_cutting_inside_a_word_keeps_flags_and_joined_emoji_whole() -> None:
+    assert truncate("🇩🇪🇫🇷🇬🇧", 4, 23) == "🇩🇪…"
+    assert truncate("👩‍💻👩‍💻", 3, 23) == "👩‍💻…"
+
+
+def test_a_first_token_that_is_a_link_is_dropped_rather_than_cut() -> None:
+    assert truncate(f"{EVENT_LINK} and more", 10, None) == ""
+
+
+def test_truncating_urdu_and_chinese_text() -> None:
+    urdu = "کتاب خانہ میں بچوں کے لیے کہانیوں کا وقت"
+    cut = truncate(urdu, 15, 23)
+    assert cut == "کتاب خانہ میں…"
+    chinese = "图书馆儿童故事时间，每周六上午十点。"
+    assert truncate(chinese, 8, 23) == "图书馆儿童故事…"
+
+
+# --------------------------------------------------------------------------------------------
+# Property tests: length and truncation
+# --------------------------------------------------------------------------------------------
+
+LATIN = "abcdefghijklmnopqrstuvwxyzÄÖÜäöüßéèàçñ"
+MARKS = "\u0301\u0308\u0303\u064e\u0650\u093f\u0940\u0902\u0e34\u20dd"
+URLS = [
+    EVENT_LINK,
+    "https://library.example.org/catalog?q=dune&utm_source=rss",
+    "http://a.co",
+    "https://de.wikipedia.org/wiki/Bücherei",
+    "https://en.wikipedia.org/wiki/Dune_(novel)",
+    "(https://library.example.org/hours).",
+    "http://intranet/opac",
+]
+EMOJI = ["📚", "👍🏽", "❤️", "👩‍💻", "🇩🇪", "👨‍👩‍👧", "\u200d"]
+
+word = st.one_of(
+    st.text(LATIN, min_size=1, max_size=12),
+    st.text("абвгдежзийклмнопрстуфхцчшщыэюя", min_size=1, max_size=10),
+    st.text("图书馆儿童故事时间読書東京", min_size=1, max_size=8),
+    st.text("ابتثجحخدذرسشصضطظعغفقکگلمنوہیے\u200c", min_size=1, max_size=8),
+    st.text("कखगघचछजझटडतथदधनपबभमयरलवसह\u094d\u093e\u093f", min_size=1, max_size=8),
+    st.builds(str.__add__, st.text(LATIN, min_size=1, max_size=5), st.text(MARKS, max_size=3)),
+    st.sampled_from(URLS),
+    st.builds("#{}".format, st.text(LATIN + "_0123456789", min_size=1, max_size=10)),
+    st.sampled_from(EMOJI),
+    st.sampled_from(["QA76.73", "#2", "–", ",", ":", "(", "&", "@board", "…", "…."]),
+    st.text(max_size=6),
+)
+separator = st.sampled_from([" ", " ", " ", "  ", "\n", "\n\n", ", ", " – ", "\t"])
+rich_text = st.lists(st.tuples(word, separator), max_size=30).map(
+    lambda pairs: "".join(w + s for w, s in pairs)
+)
+url_weights = st.sampled_from([23, None, 5, 40])
+
+
+def urls_in(text: str) -> list[str]:
+    return [trim_url_match(match.group()) for match in URL_PATTERN.finditer(text)]
+
+
+def hashtags_in(text: str) -> list[str]:
+    """Hashtags roughly as Mastodon finds them (app/models/tag.rb HASHTAG_RE)."""
+    return regex.findall(r"(?<![=/)\p{L}\p{N}])[#＃]([\p{L}\p{M}\p{Nd}_]+)", text)
+
+
+@given(rich_text, st.integers(-2, 200), url_weights)
+def test_truncated_text_always_fits(text: str, budget: int, per_url: int | None) -> None:
+    assert count_length(truncate(text, budget, per_url), per_url) <= max(budget, 0)
+
+
+def _dangling_only(removed: str) -> bool:
+    return removed.strip(",;:-\u2013\u2014([{&\u201c\u2018\u00ab\u201e\u00a1\u00bf•|") == ""
+
+
+@given(rich_text, st.integers(1, 200), url_weights)
+def test_truncated_text_is_a_prefix_of_whole_tokens(
+    text: str, budget: int, per_url: int | None
+) -> None:
+    result = truncate(text, budget, per_url)
+    if result in ("", text):
+        return
+    assert result.endswith("…")
+    kept = result.removesuffix("…").rstrip(" ")
+    assert text.startswith(kept)
+    kept_tokens, tokens = kept.split(), text.split()
+    assert kept_tokens[:-1] == tokens[: len(kept_tokens) - 1]
+    last, original = kept_tokens[-1], tokens[len(kept_tokens) - 1]
+    whole_but_punctuation = _dangling_only(original[len(last) :])
+    cut_first_word = len(kept_tokens) == 1 and not (
+        any(mark in original for mark in "#@\uff03\uff20") or URL_PATTERN.search(original)
+    )
+    assert whole_but_punctuation or cut_first_word
+
+
+@given(rich_text, st.integers(1, 200), url_weights)
+def test_links_and_hashtags_in_truncated_text_are_complete(
+    text: str, budget: int, per_url: int | None
+) -> None:
+    result = truncate(text, budget, per_url)
+    assert set(urls_in(result)) <= set(urls_in(text))
+    assert set(hashtags_in(result)) <= set(hashtags_in(text))
+
+
+@given(st.text())
+def test_count_is_never_less_than_the_grapheme_clusters_of_any_text(text: str) -> None:
+    assert count_length(text, None) >= clusters(text)
+
+
+@given(rich_text)
+def test_count_is_never_less_than_the_grapheme_clusters_of_mixed_text(text: str) -> None:
+    assert count_length(text, None) >= clusters(text)
+
+
+# Scripts in ordinary use, without emoji, ZWJ or CRLF (which count more than they should).
+plain_word = st.one_of(
+    st.text(LATIN + MARKS[:3], min_size=1, max_size=12),
+    st.text("абвгдежзийклмнопрстуфхцчшщыэюяё\u0301", min_size=1, max_size=10),
+    st.text("图书馆儿童故事时间読書東京、。", min_size=1, max_size=8),
+    st.text("ابتثجحخدذرسشصضطظعغفقکگلمنوہیے\u200c\u064e\u0650\u0651", min_size=1, max_size=8),
+    st.text("कखगघचछजझटडतथदधनपबभमयरलवसह\u094d\u093e\u093f\u0940\u0902", min_size=1, max_size=8),
+    st.text("কখগঘচছজঝটডতথদধনপবভমযরলশসহ\u09cd\u09be\u09bf\u09c0", min_size=1, max_size=8),
+    st.text("กขคงจฉชซญดตถทนบปผพฟมยรลวสหอฮ\u0e31\u0e34\u0e35\u0e48\u0e33", max_size=8),
+    st.text("0123456789.,;:!?()-–«»“”'\"", min_size=1, max_size=4),
+)
+plain_text = st.lists(st.tuples(plain_word, st.sampled_from([" ", "\n", "\n\n", "  "]))).map(
+    lambda pairs: "".join(w + s for w, s in pairs)
+)
+
+
+@given(plain_text)
+def test_ordinary_text_counts_exactly_as_grapheme_clusters(text: str) -> None:
+    assert count_length(text, None) == clusters_before_gb9c(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Templates
+# --------------------------------------------------------------------------------------------
+
+
+def test_template_fields_are_the_documented_ones() -> None:
+    documented = {"title", "summary", "link", "hashtags", "feed", "published", "author"}
+    assert {*documented, "categories"} == TEMPLATE_FIELDS
+
+
+def test_template_fields_lists_the_names_used_including_unknown_ones() -> None:
+    assert template_fields("{title} ({published})\n{{not a field}}\n{link} {titel}") == {
+        "title",
+        "published",
+        "link",
+        "titel",
+    }
+
+
+@pytest.mark.parametrize(
+    ("template", "hint"),
+    [
+        ("{title", "without its partner"),
+        ("New: title}", "without its partner"),
+        ("{} {link}", "empty {}"),
+        ("{0}", "{0} in the template is not a field"),
+        ("{title.upper}", "{title.upper} in the template is not a field"),
+        ("{title[0]}", "not a field"),
+        ("{title:>20}", "{title:>20} in the template is not a field"),
+        ("{title!r}", "not a field"),
+    ],
+)
+def test_malformed_templates_are_explained_in_plain_words(template: str, hint: str) -> None:
+    with pytest.raises(ValueError, match="brace itself") as caught:
+        template_fields(template)
+    assert hint in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------------
+# render
+# --------------------------------------------------------------------------------------------
+
+
+def test_render_fills_the_template_with_every_field() -> None:
+    item = entry(
+        categories=("Story time", "Kids"),
+        author="Children's desk",
+        published=datetime(2024, 3, 5, 9, 30, tzinfo=UTC),
+    )
+    template = (
+        "{feed}: {title} ({published}, {author})\n{categories}\n{summary}\n{link}\n{hashtags}"
+    )
+    post = render(
+        item, style(template=template, feed_title="Events", hashtags=("Library",)), MASTODON
+    )
+    assert post.text == (
+        "Events: Story time for toddlers (2024-03-05, Children's desk)\n"
+        "Story time, Kids\n"
+        "Songs, rhymes and picture books for ages 1–3.\n"
+        f"{EVENT_LINK}\n"
+        "#StoryTime #Kids #Library"
+    )
+    assert post.link == EVENT_LINK
+    assert post.length == count_length(post.text, 23)
+    assert post.limit == 500
+
+
+def test_empty_fields_leave_no_hole_of_blank_lines() -> None:
+    post = render(entry(title="", summary="", link=None), style(hashtags=("Library",)), MASTODON)
+    assert post.text == "#Library"
+    assert post.link is None
+
+
+def test_trailing_spaces_are_removed_from_each_line() -> None:
+    post = render(entry(author=None), style(template="{title} {author}\n{link}"), MASTODON)
+    assert post.text == f"Story time for toddlers\n{EVENT_LINK}"
+
+
+def test_plain_text_summaries_are_used_as_given() -> None:
+    item = entry(summary="  Bring a <blanket> & a friend.  ", summary_is_html=False)
+    assert "Bring a <blanket> & a friend." in render(item, style(), MASTODON).text
+
+
+def test_tracking_parameters_are_removed_from_link_title_and_summary() -> None:
+    item = entry(
+        title="Catalogue tips https://library.example.org/tips?utm_source=rss&id=7",
+        link="https://library.example.org/e?id=1&utm_medium=feed&fbclid=abc",
+        summary='<p>Search <a href="x">https://library.example.org/s?q=dune&amp;gclid=1</a>.</p>',
+    )
+    text = render(item, style(), MASTODON).text
+    assert "utm_" not in text and "fbclid" not in text and "gclid" not in text
+    assert "https://library.example.org/tips?id=7" in text
+    assert "https://library.example.org/s?q=dune." in text
+    assert render(item, style(), MASTODON).link == "https://library.example.org/e?id=1"
+
+
+def test_a_long_summary_is_cut_first_and_the_link_survives() -> None:
+    summary = "<p>" + " ".join(["Stories and songs for little ones."] * 40) + "</p>"
+    post = render(entry(summary=summary, categories=("Story time",)), style(), MASTODON)
+    assert post.length <= 500
+    assert post.length >= 490  # the room is used, not thrown away
+    assert post.text.startswith("Story time for toddlers\n\nStories and songs")
+    assert post.text.endswith(f"…\n\n{EVENT_LINK}\n\n#StoryTime")
+
+
+def test_a_long_title_is_cut_after_the_summary_is_gone() -> None:
+    title = "Author talk: " + " ".join(["a very long title"] * 20)
+    limits = ServerLimits(max_characters=100)
+    post = render(entry(title=title), style(hashtags=("Library",)), limits)
+    assert post.length <= 100
+    assert post.text.startswith("Author talk: a very long")
+    assert "Songs" not in post.text
+    assert post.text.endswith(f"…\n\n{EVENT_LINK}\n\n#Library")
+
+
+def test_hashtags_are_dropped_from_the_end_when_nothing_else_can_give() -> None:
+    categories = tuple(f"Category number {n}" for n in range(1, 9))
+    limits = ServerLimits(max_characters=100)
+    post = render(entry(title="", summary="", categories=categories), style(), limits)
+    assert post.length <= 100
+    assert post.text.startswith(f"{EVENT_LINK}\n\n#CategoryNumber1 #CategoryNumber2")
+    assert "#CategoryNumber8" not in post.text
+
+
+def test_the_content_warning_counts_toward_the_limit() -> None:
+    summary = "<p>" + "Word " * 200 + "</p>"
+    post = render(entry(summary=summary), style(spoiler_text="Flash photography"), MASTODON)
+    assert post.spoiler_text == "Flash photography"
+    assert post.length == count_length(post.text, 23) + len("Flash photography")
+    assert 490 <= post.length <= 500
+
+
+def test_counting_links_raw_gives_a_post_that_fits_a_raw_counting_server() -> None:
+    long_link = EVENT_LINK + "?" + "&".join(f"p{n}=value{n}" for n in range(20))
+    item = entry(link=long_link, summary="<p>" + "Word " * 200 + "</p>")
+    post = render(item, style(), MASTODON.counting_raw())
+    assert len(post.text) <= 500
+    assert post.length == len(post.text)
+    assert long_link in post.text
+
+
+def test_an_absurd_template_gives_the_best_post_even_if_it_cannot_fit() -> None:
+    template = "Read our terms. " * 40 + "{title} {link}"
+    post = render(entry(), style(template=template), MASTODON)
+    assert post.length > post.limit
+    assert EVENT_LINK in post.text
+
+
+def test_unknown_template_fields_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"\{titel\}"):
+        render(entry(), style(template="{titel}"), MASTODON)
+
+
+def test_language_visibility_and_media() -> None:
+    images = tuple(Image(f"https://library.example.org/{n}.jpg", f"Photo {n}") for n in range(6))
+    item = entry(language="de", images=images)
+    post = render(item, style(visibility="unlisted"), ServerLimits(max_media=4))
+    assert post.language == "de"
+    assert post.visibility == "unlisted"
+    assert [image.url for image in post.media] == [image.url for image in images[:4]]
+    assert render(item, style(language="en"), MASTODON).language == "en"
+
+
+def test_alt_text_is_trimmed_and_never_empty() -> None:
+    images = (
+        Image("https://library.example.org/1.jpg", "A long description of the reading room " * 5),
+        Image("https://library.example.org/2.jpg", "   "),
+    )
+    post = render(entry(images=images), style(), ServerLimits(description_limit=40))
+    assert len(post.media[0].alt) <= 40 and post.media[0].alt.endswith("…")
+    assert post.media[1].alt == "Story time for toddlers"
+    untitled = render(entry(title="", images=images[1:]), style(), MASTODON)
+    assert untitled.media[0].alt == "Image"
+
+
+def test_german_event_with_umlauts_and_tags() -> None:
+    item = entry(
+        title="Vorlesestunde für Kinder",
+        summary="<p>Jeden Samstag um 10&nbsp;Uhr in der Kinderbücherei.</p>",
+        categories=("Kinder- und Jugendbücher", "Veranstaltungen"),
+        language="de",
+    )
+    post = render(item, style(hashtags=("Bücherei",)), MASTODON)
+    assert post.text == (
+        "Vorlesestunde für Kinder\n\nJeden Samstag um 10 Uhr in der Kinderbücherei.\n\n"
+        f"{EVENT_LINK}\n\n#KinderUndJugendbücher #Veranstaltungen #Bücherei"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Property test: render
+# --------------------------------------------------------------------------------------------
+
+labels = st.one_of(
+    st.sampled_from(["Story time", "Arts & crafts", "Teen/YA", "2024", "読書", "Bücher"]),
+    st.text(max_size=15),
+)
+html_summaries = st.lists(st.tuples(st.sampled_from(["p", "li", "b", "div"]), rich_text)).map(
+    lambda parts: "".join(f"<{tag}>{text}</{tag}>" for tag, text in parts)
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    title=rich_text,
+    summary=st.one_of(rich_text, html_summaries),
+    is_html=st.booleans(),
+    link=st.one_of(st.none(), st.sampled_from(URLS[:5])),
+    categories=st.lists(labels, max_size=8),
+    extra=st.lists(st.sampled_from(["Library", "Events", "Kids", "Bücherei"]), max_size=3),
+    spoiler=st.sampled_from(["", "Event", "Flash photography"]),
+    max_characters=st.integers(60, 600),
+    per_url=st.sampled_from([23, None]),
+)
+def test_render_never_exceeds_the_limit_when_link_and_hashtags_fit(
+    title: str,
+    summary: str,
+    is_html: bool,
+    link: str | None,
+    categories: list[str],
+    extra: list[str],
+    spoiler: str,
+    max_characters: int,
+    per_url: int | None,
+) -> None:
+    limits = ServerLimits(max_characters=max_characters, characters_per_url=per_url)
+    item = entry(
+        title=title, summary=summary, summary_is_html=is_html, link=link,
+        categories=tuple(categories),
+    )  # fmt: skip
+    chosen = style(hashtags=tuple(extra), spoiler_text=spoiler)
+    bare = render(
+        entry(title="", summary="", link=link, categories=tuple(categories)), chosen, limits
+    )
+    assume(bare.length <= max_characters)
+
+    post = render(item, chosen, limits)
+
+    assert post.length <= post.limit == max_characters
+    assert post.length == count_length(post.text, per_url) + count_length(spoiler, None)
+    if post.link is not None:
+        assert post.link in post.text.split()
+
+
+# --------------------------------------------------------------------------------------------
+# Golden files: whole posts from real feeds
+# --------------------------------------------------------------------------------------------
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN_FEEDS = [
+    ("library--chattanooga-booksforcha-feed.xml", None),
+    ("rss-parser--guardian.rss", 5),
+    ("miniflux--parser--urdu_UTF8.xml", 3),
+    ("mastodon--m.cmx.im-nova.rss", 3),
+    ("netnewswire--manton.rss", 3),
+    ("feed-rs--rss2--rss_2.0_spiegel.xml", None),
+]
+GOLDEN_STYLE = Style(template=DEFAULT_TEMPLATE, hashtags=("Library",))
+
+
+def _golden_text(feed_file: str, count: int | None) -> str:
+    import fedibridge.parse as parse
+
+    body = (SHARED_FEEDS / feed_file).read_bytes()
+    parsed = parse.parse_feed(body, f"https://feeds.example.org/{feed_file}")
+    sections = []
+    for number, item in enumerate(parsed.entries[:count], start=1):
+        post = render(item, GOLDEN_STYLE, MASTODON)
+        assert post.length <= post.limit
+        if post.link:
+            assert post.link in post.text
+        header = f"===== entry {number} · {item.key} · {post.length}/{post.limit} ====="
+        sections.append(f"{header}\n{post.text}\n")
+    return "\n".join(sections)
+
+
+@pytest.mark.parametrize(("feed_file", "count"), GOLDEN_FEEDS)
+def test_real_feeds_render_as_in_the_golden_files(feed_file: str, count: int | None) -> None:
+    actual = _golden_text(feed_file, count)
+    golden = GOLDEN / f"{feed_file}.txt"
+    if os.environ.get("FEDIBRIDGE_UPDATE_GOLDEN") == "1":
+        GOLDEN.mkdir(exist_ok=True)
+        golden.write_text(actual, encoding="utf-8")
+    assert golden.exists(), f"no golden file; run with FEDIBRIDGE_UPDATE_GOLDEN=1 to write {golden}"
+    assert actual == golden.read_text(encoding="utf-8")
