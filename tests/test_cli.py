@@ -269,3 +269,23 @@ def test_state_outlives_the_process(setup) -> None:
     state = State.open(config.parent / "state" / "fedibridge.sqlite3")
     assert set(state.entry_states("events").values()) == {"skipped"}
     state.close()
+
+
+def test_an_updated_item_is_not_posted_again(setup) -> None:
+    config, feeds, mastodon = setup
+    once(config)
+    feeds.serve("/events.rss", rss(1, 2, 3, 4))
+    once(config)
+    corrected = rss(1, 2, 3, 4).replace(b"Event number 4", b"Event number 4 (new time)")
+    corrected = corrected.replace(b"</item>", b"<updated>2026-11-20T10:00:00Z</updated></item>")
+    feeds.serve("/events.rss", corrected)
+    assert once(config) == 0
+    assert len(mastodon.statuses()) == 1
+
+
+def test_an_item_repeated_in_one_feed_is_posted_once(setup) -> None:
+    config, feeds, mastodon = setup
+    once(config)
+    feeds.serve("/events.rss", rss(1, 2, 3, 4, 4))
+    assert once(config) == 0
+    assert len(mastodon.statuses()) == 1

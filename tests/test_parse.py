@@ -575,3 +575,16 @@ def test_a_long_title_is_shortened_in_the_reason_an_item_was_dropped() -> None:
     assert "A very long title A very long title" in reason
     assert title.strip() not in reason
     assert len(reason) < 200
+
+
+def test_an_enclosure_and_its_media_content_give_one_image_with_its_description() -> None:
+    body = (Path(__file__).resolve().parents[1] / "examples" / "library-news.xml").read_bytes()
+    parsed = parse_feed(body, "https://library.example/news/feed/")
+    story_time = parsed.entries[0]
+    assert story_time.images == (
+        Image(
+            "https://library.example/images/moomins.jpg",
+            "A librarian reads a Moomin picture book to a group of small children sitting on "
+            "cushions.",
+        ),
+    )

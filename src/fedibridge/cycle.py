@@ -23,7 +23,15 @@ from fedibridge.errors import (
     ServerUnavailable,
 )
 from fedibridge.fetch import fetch, make_client
-from fedibridge.models import Entry, Post, ServerLimits, Style, Validators
+from fedibridge.models import (
+    Entry,
+    Fetched,
+    ParsedFeed,
+    Post,
+    ServerLimits,
+    Style,
+    Validators,
+)
 from fedibridge.parse import parse_feed
 from fedibridge.plan import idempotency_key, newest, plan_entries
 from fedibridge.publish import Publisher
@@ -112,6 +120,13 @@ class Bridge:
 
     # --- steps ----------------------------------------------------------------
 
+    def _read(self, name: str, validators: Validators) -> tuple[Fetched, ParsedFeed | None]:
+        """Fetch and parse one feed; no ParsedFeed when the server said "not modified"."""
+        fetched = fetch(self.http, self.settings.feeds[name].url, validators)
+        if fetched.body is None:
+            return fetched, None
+        return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type)
+
     @contextmanager
     def _state(self) -> Iterator[State]:
         path = self.settings.bridge.state_path
@@ -130,19 +145,17 @@ class Bridge:
         validators = row.validators if row is not None and same_url else None
         now = self.clock()
         try:
-            fetched = fetch(self.http, config.url, validators or Validators())
-            if fetched.not_modified:
-                if not self.dry_run:
-                    state.record_fetch(name, config.url, now=now, result="not modified")
-                report.say("not modified since the last poll")
-                return _Unsaved()
-            assert fetched.body is not None
-            parsed = parse_feed(fetched.body, fetched.url, fetched.content_type)
+            fetched, parsed = self._read(name, validators or Validators())
         except FeedError as error:
-            message = f"{error} (feeds.{name}.url)"
+            message = _feed_problem(name, error)
             if not self.dry_run:
                 state.record_fetch_failure(name, config.url, now=now, message=message)
             report.problem(message)
+            return _Unsaved()
+        if parsed is None:
+            if not self.dry_run:
+                state.record_fetch(name, config.url, now=now, result="not modified")
+            report.say("not modified since the last poll")
             return _Unsaved()
         plan = plan_entries(
             parsed.entries,
@@ -157,10 +170,7 @@ class Bridge:
         if plan.note:
             report.say(plan.note)
         if fetched.moved_to:
-            report.say(
-                f"the feed has moved permanently to {fetched.moved_to}: "
-                f"update feeds.{name}.url in the config"
-            )
+            report.say(_moved(name, fetched.moved_to))
         if self.dry_run:
             planned = [n.entry for n in plan.new if n.state == "pending"]
             return _Unsaved(planned, parsed.title)
@@ -263,17 +273,15 @@ class Bridge:
 
     def preview(self, name: str, count: int) -> FeedReport:
         """The posts the ``count`` newest items would become, whatever the state says."""
-        config = self.settings.feeds[name]
         report = FeedReport(name)
         try:
-            fetched = fetch(self.http, config.url, Validators())
-            assert fetched.body is not None
-            parsed = parse_feed(fetched.body, fetched.url, fetched.content_type)
+            _, parsed = self._read(name, Validators())
         except FeedError as error:
-            report.problem(str(error))
+            report.problem(_feed_problem(name, error))
             return report
+        assert parsed is not None  # an unconditional request is never "not modified"
         limits = self._public_limits(self.settings.account_for(name))
-        style = config.style(parsed.title)
+        style = self.settings.feeds[name].style(parsed.title)
         report.posts = [
             PostOutcome(name, e.key, render(e, style, limits))
             for e in newest(parsed.entries, count)
@@ -281,19 +289,17 @@ class Bridge:
         return report
 
     def check_feed(self, name: str) -> FeedReport:
-        config = self.settings.feeds[name]
         report = FeedReport(name)
         try:
-            fetched = fetch(self.http, config.url, Validators())
-            assert fetched.body is not None
-            parsed = parse_feed(fetched.body, fetched.url, fetched.content_type)
+            fetched, parsed = self._read(name, Validators())
         except FeedError as error:
-            report.problem(f"{error} (feeds.{name}.url)")
+            report.problem(_feed_problem(name, error))
             return report
+        assert parsed is not None
         title = f'"{parsed.title}"' if parsed.title else "(no title)"
         report.say(f"ok: {title}, {len(parsed.entries)} items")
         if fetched.moved_to:
-            report.say(f"moved permanently to {fetched.moved_to}: update feeds.{name}.url")
+            report.say(_moved(name, fetched.moved_to))
         return report
 
     def check_account(self, account: str) -> tuple[bool, str]:
@@ -352,6 +358,14 @@ class Bridge:
         except ServerUnavailable as error:
             log.info("%s; showing posts with Mastodon's default limits", error)
             return ServerLimits()
+
+
+def _feed_problem(name: str, error: FeedError) -> str:
+    return f"{error} (feeds.{name}.url)"
+
+
+def _moved(name: str, new_url: str) -> str:
+    return f"the feed has moved permanently to {new_url}: update feeds.{name}.url in the config"
 
 
 def _describe(entry: Entry) -> str:

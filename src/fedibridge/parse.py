@@ -293,13 +293,18 @@ def _media_image(item: _Dict, base: str, alts: Mapping[str, str]) -> Iterator[tu
 
 def _unique_images(found: Iterable[tuple[Image, int]]) -> tuple[Image, ...]:
     """Drop repeats. Pictures that share a path and declare a width are renditions of one
-    picture in several sizes (the Guardian sends 140 and 460 px): keep the widest."""
+    picture in several sizes (the Guardian sends 140 and 460 px): keep the widest. A repeat
+    may carry the description the first mention lacked (an enclosure, then its media:content):
+    keep the description."""
     chosen: dict[str, tuple[Image, int]] = {}
     for image, width in found:
         parts = urlsplit(image.url)
         same = f"{parts.netloc}{parts.path}" if width else image.url
-        if same not in chosen or width > chosen[same][1]:
-            chosen[same] = (image, width)
+        earlier, earlier_width = chosen.get(same, (None, -1))
+        best = image if width > earlier_width else earlier
+        assert best is not None
+        alt = best.alt or image.alt or (earlier.alt if earlier else "")
+        chosen[same] = (Image(best.url, alt), max(width, earlier_width))
     return tuple(image for image, _ in chosen.values())
 
 
