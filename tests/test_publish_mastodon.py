@@ -121,3 +121,46 @@ MASTODON_45 = {
 )
 def test_limits_from_each_instance_shape(instance: dict, expected: ServerLimits) -> None:
     assert limits_from_instance(instance) == expected
+
+
+def tiny_png() -> bytes:
+    """A real 1-by-1 pixel PNG, made here so no image file needs to ship with the tests."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x80\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def test_an_image_is_posted_with_its_description(mastodon: Mastodon) -> None:
+    bridge = publisher(mastodon)
+    media_id = bridge.upload(tiny_png(), "image/png", "Children listening to a story")
+    bridge.post(post(), "key-media", [media_id])
+    [status] = mastodon.statuses()
+    [attachment] = status["media_attachments"]
+    assert attachment["description"] == "Children listening to a story"
+
+
+def test_recent_posts_show_the_links_the_server_stored(mastodon: Mastodon) -> None:
+    bridge = publisher(mastodon)
+    published = bridge.post(post("New: story time https://library.example/e/1?a=1&b=2"), "k")
+    [own] = bridge.recent_posts()
+    assert own.status_id == published.status_id
+    assert "https://library.example/e/1?a=1&b=2" in own.links
+    assert own.text.startswith("New: story time")
+
+
+def test_an_edit_changes_the_text_and_keeps_the_visibility(mastodon: Mastodon) -> None:
+    bridge = publisher(mastodon)
+    published = bridge.post(post("Story time at 10:30"), "k")
+    bridge.edit(published.status_id, post("Story time at 11:00 (new time)"))
+    [status] = mastodon.statuses()
+    assert "11:00" in status["content"]
+    assert status["visibility"] == "unlisted"

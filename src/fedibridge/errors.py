@@ -76,3 +76,7 @@ class PostRejected(PublishError):
 
 class AccountUnusable(PublishError):
     """401/403: the token is missing, wrong, revoked or lacks a scope."""
+
+
+class EditUnsupported(PublishError):
+    """This server cannot edit posts (Misskey, older servers): corrections are skipped."""

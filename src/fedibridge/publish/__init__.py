@@ -1,12 +1,15 @@
 """Publishing to the library's fediverse account, behind one small interface.
 
 The rest of the bridge talks to a ``Publisher`` and never to a server library directly, so a
-server family (Mastodon API today) can be added without touching the cycle.
+server family (the Mastodon client API, Misskey's API) is one module here and nothing else
+changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from fedibridge.models import Post, ServerLimits
@@ -18,7 +21,20 @@ class Published:
     url: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class OwnPost:
+    """One of the account's own recent posts, as needed to recognise an item already posted."""
+
+    status_id: str
+    url: str | None
+    text: str  # plain text
+    links: tuple[str, ...]  # every link target in the post, as the server stored it
+    created_at: datetime | None
+
+
 class Publisher(Protocol):
+    server: str
+
     def limits(self) -> ServerLimits:
         """What the server accepts (length, URL weight, attachments). Cached per instance."""
         ...
@@ -27,6 +43,20 @@ class Publisher(Protocol):
         """Check the token; return the account's handle (``@library@server.example``)."""
         ...
 
-    def post(self, post: Post, idempotency_key: str) -> Published:
+    def post(self, post: Post, idempotency_key: str, media_ids: Sequence[str] = ()) -> Published:
         """Create the status. Raises a ``PublishError`` kind on failure."""
+        ...
+
+    def recent_posts(self, limit: int = 40) -> list[OwnPost]:
+        """The account's own latest posts, newest first (to reconcile after a crash)."""
+        ...
+
+    def upload(self, data: bytes, mime_type: str, description: str) -> str:
+        """Upload one image with its description (alt text); return the media id once the
+        server has processed it (bounded wait). Raises a ``PublishError`` kind on failure."""
+        ...
+
+    def edit(self, status_id: str, post: Post, media_ids: Sequence[str] = ()) -> None:
+        """Change a posted status's text, content warning and media (never its visibility).
+        Raises ``EditUnsupported`` where the server cannot edit."""
         ...

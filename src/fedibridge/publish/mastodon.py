@@ -7,8 +7,12 @@ every failure is mapped to one of our error kinds in ``_translate``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import io
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from html import unescape
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -26,11 +30,15 @@ from mastodon.errors import (
 
 from fedibridge.errors import AccountUnusable, PostRejected, PublishError, ServerUnavailable
 from fedibridge.models import Post, ServerLimits
-from fedibridge.publish import Published
+from fedibridge.publish import OwnPost, Published
+from fedibridge.render import html_to_text
 
 T = TypeVar("T")
 
 REQUEST_TIMEOUT = 30.0
+ASSUMED_API_VERSION = "4.0.0"
+MEDIA_PROCESSING_TIMEOUT = 60.0
+MEDIA_POLL_SECONDS = 1.0
 
 
 def limits_from_instance(data: Mapping[str, Any]) -> ServerLimits:
@@ -84,12 +92,16 @@ class MastodonPublisher:
         self.server = server
         self._http = http
         self._limits: ServerLimits | None = None
+        self._account_id: str | None = None
         self._api = Mastodon(
             access_token=token,
             api_base_url=server,
             request_timeout=REQUEST_TIMEOUT,
             ratelimit_method="throw",
             version_check_mode="none",
+            # Never let Mastodon.py guess the version: it fails on version strings of other
+            # servers and then asks /api/v1/instance/ with a trailing slash.
+            mastodon_version=ASSUMED_API_VERSION,
             user_agent=user_agent,
         )
 
@@ -102,17 +114,55 @@ class MastodonPublisher:
         account = self._call(self._api.account_verify_credentials)
         return f"@{account['acct']}@{_host(self.server)}"
 
-    def post(self, post: Post, idempotency_key: str) -> Published:
+    def post(self, post: Post, idempotency_key: str, media_ids: Sequence[str] = ()) -> Published:
         status = self._call(
             lambda: self._api.status_post(
                 post.text,
                 visibility=post.visibility,
                 language=post.language,
                 spoiler_text=post.spoiler_text or None,
+                media_ids=list(media_ids) or None,
                 idempotency_key=idempotency_key,
             )
         )
         return Published(status_id=str(status["id"]), url=status.get("url") or status.get("uri"))
+
+    def recent_posts(self, limit: int = 40) -> list[OwnPost]:
+        if self._account_id is None:
+            self._account_id = str(self._call(self._api.account_verify_credentials)["id"])
+        account_id = self._account_id
+        statuses = self._call(
+            lambda: self._api.account_statuses(account_id, exclude_reblogs=True, limit=limit)
+        )
+        return [_own_post(status) for status in statuses]
+
+    def upload(self, data: bytes, mime_type: str, description: str) -> str:
+        media = self._call(
+            lambda: self._api.media_post(
+                io.BytesIO(data), mime_type=mime_type, description=description
+            )
+        )
+        media_id = str(media["id"])
+        # Large images are processed after the upload answers (202, url null); posting before
+        # processing ends is refused. Wait, but not for ever (Mastodon.py would).
+        deadline = time.monotonic() + MEDIA_PROCESSING_TIMEOUT
+        while not media.get("url"):
+            if time.monotonic() > deadline:
+                raise ServerUnavailable(f"{_host(self.server)} took too long to process an image")
+            time.sleep(MEDIA_POLL_SECONDS)
+            media = self._call(lambda: self._api.media(media_id))
+        return media_id
+
+    def edit(self, status_id: str, post: Post, media_ids: Sequence[str] = ()) -> None:
+        # Visibility cannot change on an edit; the language rides along with the text.
+        self._call(
+            lambda: self._api.status_update(
+                status_id,
+                post.text,
+                spoiler_text=post.spoiler_text or None,
+                media_ids=list(media_ids) or None,
+            )
+        )
 
     def _call(self, request: Callable[[], T]) -> T:
         try:
@@ -146,6 +196,21 @@ class MastodonPublisher:
         # A 200 with a body that is not JSON, or anything unexpected: the outcome is unknown,
         # so the item stays pending and the retry carries the same Idempotency-Key.
         return ServerUnavailable(f"{host} gave an answer fedibridge could not read")
+
+
+def _own_post(status: Mapping[str, Any]) -> OwnPost:
+    html = str(status.get("content") or "")
+    created = status.get("created_at")
+    return OwnPost(
+        status_id=str(status["id"]),
+        url=status.get("url") or status.get("uri"),
+        text=html_to_text(html),
+        links=tuple(unescape(href) for href in _HREF.findall(html)),
+        created_at=created if isinstance(created, datetime) else None,
+    )
+
+
+_HREF = re.compile(r"""href=["']([^"']+)["']""")
 
 
 def _status(error: MastodonError) -> int | None:
