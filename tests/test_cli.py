@@ -4,6 +4,7 @@ loopback, with real state files."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import textwrap
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -65,6 +66,13 @@ def write_config(tmp_path: Path, feed_url: str, server: str, **feed: object) -> 
         + "\n"
     )
     return path
+
+
+def let_backoffs_expire(config: Path) -> None:
+    """What waiting out every backoff would do, without the wait."""
+    with sqlite3.connect(config.parent / "state" / "fedibridge.sqlite3") as db:
+        db.execute("UPDATE accounts SET retry_at = NULL")
+        db.execute("UPDATE feeds SET next_poll_at = NULL")
 
 
 def once(config: Path, *extra: str) -> int:
@@ -158,7 +166,10 @@ def test_a_server_outage_keeps_items_pending_until_it_recovers(setup, capsys) ->
     assert once(config) == 1
     assert "server error" in capsys.readouterr().out
     assert mastodon.statuses() == []
+    assert once(config) == 1  # backing off: the server is not asked again at once
+    assert mastodon.statuses() == []
 
+    let_backoffs_expire(config)
     assert once(config) == 0  # the feed is unchanged (304) but the outbox is not empty
     contents = [s["content"] for s in mastodon.statuses()]
     assert len(contents) == 2 and "Event number 4" in contents[0]

@@ -19,7 +19,7 @@ from fedibridge import __version__
 
 if TYPE_CHECKING:
     from fedibridge.config import Settings
-    from fedibridge.cycle import FeedReport, PostOutcome
+    from fedibridge.report import FeedReport, PostOutcome
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1

@@ -62,6 +62,20 @@ def _at_least_a_minute(value: timedelta) -> timedelta:
 
 Interval = Annotated[timedelta, BeforeValidator(parse_duration)]
 
+_LISTEN = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>\d{1,5})$")
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """'127.0.0.1:8080', 'localhost:8080', '0.0.0.0:8080' or '[::1]:8080' → (host, port)."""
+    match = _LISTEN.match(value.strip())
+    port = int(match["port"]) if match else -1
+    if match is None or not 0 <= port <= 65535:
+        raise ValueError(
+            'write an address and a port such as "127.0.0.1:8080" (this computer only) or '
+            '"0.0.0.0:8080" (inside a container whose port is published)'
+        )
+    return match["ipv6"] or match["host"], port
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -71,8 +85,18 @@ class BridgeConfig(_Section):
     state_path: Path = Path("/data/fedibridge.sqlite3")
     interval: Interval = timedelta(minutes=15)
     contact: str | None = None
+    # "host:port" for the status page, /healthz and /metrics; None serves nothing.
+    status_listen: str | None = None
+    log_format: Literal["text", "json"] = "text"
 
     _interval_floor = field_validator("interval")(_at_least_a_minute)
+
+    @field_validator("status_listen")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)  # raises ValueError with advice
+        return value
 
 
 class AccountConfig(_Section):

@@ -1,13 +1,15 @@
-"""One polling cycle for one feed: fetch → parse → plan → state → render → publish → state.
+"""One polling cycle for one feed: fetch → parse → plan → state, then deliver the outbox.
 
 ``once`` calls it for every feed; the daemon calls it from one scheduled job per feed. The
 steps themselves live in their own modules; this one only wires them and decides what a
-failure of each step means for the items (they stay pending unless the server refused them).
+failure of each step means: a feed that fails is polled again after a backoff (or stopped,
+when it is gone); items stay pending until their account can take them.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,29 +17,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from fedibridge.config import Settings, read_token
+from fedibridge.deliver import Delivery, account_problem
 from fedibridge.errors import (
     AccountUnusable,
     ConfigError,
     FeedError,
-    PostRejected,
+    FeedGone,
+    FeedUnavailable,
     ServerUnavailable,
 )
 from fedibridge.fetch import fetch, make_client
-from fedibridge.models import (
-    Entry,
-    Fetched,
-    ParsedFeed,
-    Post,
-    ServerLimits,
-    Style,
-    Validators,
-)
+from fedibridge.models import Entry, Fetched, ParsedFeed, ServerLimits, Validators
 from fedibridge.parse import parse_feed
-from fedibridge.plan import idempotency_key, newest, plan_entries
+from fedibridge.plan import after_feed_failure, newest, plan_entries
 from fedibridge.publish import Publisher
 from fedibridge.publish.mastodon import MastodonPublisher, read_limits
 from fedibridge.render import render
-from fedibridge.state import OutboxItem, State
+from fedibridge.report import FeedReport, PostOutcome
+from fedibridge.state import FeedRow, OutboxItem, State
 
 log = logging.getLogger("fedibridge")
 
@@ -46,32 +43,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class PostOutcome:
-    """A post that was sent (status_url set), would be sent (dry run) or was refused."""
-
-    feed: str
-    entry_key: str
-    post: Post
-    status_url: str | None = None
-    error: str | None = None
-
-
-@dataclass(slots=True)
-class FeedReport:
-    feed: str
-    ok: bool = True
-    lines: list[str] = field(default_factory=list)  # what happened, for staff
-    posts: list[PostOutcome] = field(default_factory=list)
-
-    def problem(self, message: str) -> None:
-        self.ok = False
-        self.lines.append(message)
-
-    def say(self, message: str) -> None:
-        self.lines.append(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,16 +61,17 @@ class Bridge:
         dry_run: bool = False,
         clock: Clock = utc_now,
         stop: threading.Event | None = None,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.dry_run = dry_run
         self.clock = clock
+        self.rand = rand
         self.stop = stop or threading.Event()
         self.http = make_client(settings.bridge.contact)
         self._user_agent = self.http.headers["User-Agent"]
         self._publishers: dict[str, Publisher] = {}
-        self._account_problems: dict[str, str] = {}
-        # One post at a time per account: keeps posting order and the server's rate budget.
+        # One delivery at a time per account: keeps posting order and the server's rate budget.
         self._account_locks = {name: threading.Lock() for name in settings.accounts}
 
     def close(self) -> None:
@@ -140,21 +112,26 @@ class Bridge:
         """Fetch, parse, plan and store. A dry run stores nothing and returns what it would
         have stored, so that publishing can show those posts."""
         config = self.settings.feeds[name]
+        account = self.settings.account_for(name)
         row = state.feed(name)
-        same_url = row is not None and row.url == config.url
-        validators = row.validators if row is not None and same_url else None
+        if row is not None and row.url != config.url:
+            row = None  # another address: its validators, failures and backoff do not apply
         now = self.clock()
+        if row is not None and not self.dry_run and self._must_wait(row, now, report):
+            return _Unsaved()
         try:
-            fetched, parsed = self._read(name, validators or Validators())
+            fetched, parsed = self._read(name, row.validators if row else Validators())
         except FeedError as error:
-            message = _feed_problem(name, error)
             if not self.dry_run:
-                state.record_fetch_failure(name, config.url, now=now, message=message)
-            report.problem(message)
+                self._fetch_failed(state, name, row, error, now, report)
+            else:
+                report.problem(_feed_problem(name, error))
             return _Unsaved()
         if parsed is None:
             if not self.dry_run:
-                state.record_fetch(name, config.url, now=now, result="not modified")
+                state.record_fetch(
+                    name, config.url, now=now, result="not modified", account=account
+                )
             report.say("not modified since the last poll")
             return _Unsaved()
         plan = plan_entries(
@@ -179,6 +156,7 @@ class Bridge:
             config.url,
             now=now,
             result=f"{len(plan.new)} new, {plan.to_post} to post",
+            account=account,
             validators=fetched.validators,
             title=parsed.title,
             moved_to=fetched.moved_to,
@@ -187,14 +165,71 @@ class Bridge:
         report.say(f"{len(parsed.entries)} items, {len(plan.new)} new, {plan.to_post} to post")
         return _Unsaved()
 
+    def _must_wait(self, row: FeedRow, now: datetime, report: FeedReport) -> bool:
+        if row.gone_since is not None:
+            report.problem(
+                f"not polled since {row.gone_since:%Y-%m-%d}: {row.last_error} Once the address "
+                f"in feeds.{row.name}.url is right, run `fedibridge retry {row.name}`."
+            )
+            return True
+        if row.next_poll_at is not None and row.next_poll_at > now:
+            if row.last_error:
+                # Still a problem while it lasts: cron and health checks should notice.
+                report.problem(
+                    f"waiting until {row.next_poll_at:%H:%M} UTC after: {row.last_error}"
+                )
+            else:
+                report.say(f"next poll after {row.next_poll_at:%H:%M} UTC, as the website asks")
+            return True
+        return False
+
+    def _fetch_failed(
+        self,
+        state: State,
+        name: str,
+        row: FeedRow | None,
+        error: FeedError,
+        now: datetime,
+        report: FeedReport,
+    ) -> None:
+        not_found = isinstance(error, FeedGone) and not error.permanent
+        retry = after_feed_failure(
+            failures=row.failures if row else 0,
+            not_found=row.not_found if row else 0,
+            is_not_found=not_found,
+            permanent=isinstance(error, FeedGone) and error.permanent,
+            retry_after=error.retry_after if isinstance(error, FeedUnavailable) else None,
+            interval=self.settings.interval_for(name),
+            now=now,
+            rand=self.rand(),
+        )
+        message = _feed_problem(name, error)
+        if retry.gone:
+            message += (
+                f" fedibridge stops polling this feed; after fixing it, run "
+                f"`fedibridge retry {name}`."
+            )
+        elif retry.next_poll_at is not None:
+            message += f" Next try after {retry.next_poll_at:%H:%M} UTC."
+        state.record_fetch_failure(
+            name,
+            self.settings.feeds[name].url,
+            now=now,
+            message=message,
+            next_poll_at=retry.next_poll_at,
+            not_found=not_found,
+            gone=retry.gone,
+            account=self.settings.account_for(name),
+        )
+        report.problem(message)
+
     def _publish(self, state: State, name: str, report: FeedReport, unsaved: _Unsaved) -> None:
         items = state.pending(name) + [OutboxItem(name, e.key, e, 0) for e in unsaved.entries]
         if not items:
             return
         account = self.settings.account_for(name)
         row = state.feed(name)
-        title = unsaved.title or (row.title if row else "")
-        style = self.settings.feeds[name].style(title)
+        style = self.settings.feeds[name].style(unsaved.title or (row.title if row else ""))
         if self.dry_run:
             limits = self._public_limits(account)
             report.posts += [
@@ -202,72 +237,22 @@ class Bridge:
             ]
             return
         with self._account_locks[account]:
-            publisher = self._publisher(account, report)
+            waiting = state.account(account)
+            if waiting.retry_at is not None and waiting.retry_at > self.clock():
+                report.problem(f"{len(items)} items wait: {waiting.problem}")
+                return
+            publisher = self._publisher(state, account, report)
             if publisher is None:
-                self._leave_pending(state, items, self._account_problems[account])
                 return
             try:
                 limits = publisher.limits()
             except ServerUnavailable as error:
                 report.problem(f"{len(items)} items wait: {error}")
-                self._leave_pending(state, items, str(error))
                 return
-            for item in items:
-                if self.stop.is_set():
-                    report.say("stopping: the remaining items stay pending for the next start")
-                    return
-                if not self._post_one(state, publisher, account, item, style, limits, report):
-                    return
-
-    def _post_one(
-        self,
-        state: State,
-        publisher: Publisher,
-        account: str,
-        item: OutboxItem,
-        style: Style,
-        limits: ServerLimits,
-        report: FeedReport,
-    ) -> bool:
-        """Post one item. False when the account cannot take more posts this cycle."""
-        server = self.settings.accounts[account].server
-        key = idempotency_key(server, account, item.feed, item.key)
-        post = render(item.entry, style, limits)
-        state.mark_attempt(item.feed, item.key, now=self.clock())
-        try:
-            try:
-                published = publisher.post(post, key)
-            except PostRejected as error:
-                if not (error.too_long and limits.characters_per_url is not None):
-                    raise
-                # Some servers count every character of a link although they advertise a
-                # fixed weight per URL: render again counting that way, and try once more.
-                post = render(item.entry, style, limits.counting_raw())
-                published = publisher.post(post, key)
-        except PostRejected as error:
-            reason = f"the server refused this post: {error.reason}"
-            state.mark_failed(item.feed, item.key, reason=reason)
-            report.posts.append(PostOutcome(item.feed, item.key, post, error=reason))
-            report.problem(f"{_describe(item.entry)} not posted: {reason}")
-            return True
-        except ServerUnavailable as error:
-            state.note_waiting(item.feed, item.key, reason=str(error))
-            report.problem(f"posting paused until the next poll: {error}")
-            return False
-        except AccountUnusable as error:
-            message = self._account_down(account, str(error))
-            state.note_waiting(item.feed, item.key, reason=message)
-            report.problem(message)
-            return False
-        state.mark_posted(
-            item.feed,
-            item.key,
-            status_id=published.status_id,
-            status_url=published.url,
-            now=self.clock(),
-        )
-        report.posts.append(PostOutcome(item.feed, item.key, post, status_url=published.url))
-        return True
+            delivery = Delivery(
+                state, publisher, account, style, limits, report, self.clock, self.rand
+            )
+            delivery.run(items, self.stop)
 
     # --- looking without posting ------------------------------------------------
 
@@ -303,10 +288,11 @@ class Bridge:
         return report
 
     def check_account(self, account: str) -> tuple[bool, str]:
-        report = FeedReport(account)
-        publisher = self._publisher(account, report)
-        if publisher is None:
-            return False, self._account_problems[account]
+        try:
+            token = read_token(self.settings, account)
+        except ConfigError as error:
+            return False, account_problem(account, str(error))
+        publisher = self._new_publisher(account, token)
         try:
             handle = publisher.verify()
             limits = publisher.limits()
@@ -319,35 +305,31 @@ class Bridge:
 
     # --- accounts --------------------------------------------------------------
 
-    def _publisher(self, account: str, report: FeedReport) -> Publisher | None:
-        if account in self._account_problems:
-            report.problem(self._account_problems[account])
-            return None
+    def _publisher(self, state: State, account: str, report: FeedReport) -> Publisher | None:
+        """The account's publisher; None (and the reason stored) when its token is missing.
+
+        After a refused token the publisher is made afresh, so a token file that staff have
+        fixed is read again without a restart."""
+        if state.account(account).problem is not None:
+            self._publishers.pop(account, None)
         if account not in self._publishers:
             try:
                 token = read_token(self.settings, account)
             except ConfigError as error:
-                report.problem(self._account_down(account, str(error)))
+                message = account_problem(account, str(error))
+                state.account_failed(account, retry_at=None, problem=message)
+                report.problem(message)
                 return None
-            self._publishers[account] = MastodonPublisher(
-                self.settings.accounts[account].server,
-                token,
-                user_agent=self._user_agent,
-                http=self.http,
-            )
+            self._publishers[account] = self._new_publisher(account, token)
         return self._publishers[account]
 
-    def _account_down(self, account: str, message: str) -> str:
-        text = (
-            f"account {account}: {message}. Items stay pending and are posted once this is "
-            f"fixed (see accounts.{account} in the config; `fedibridge check` tests the token)."
+    def _new_publisher(self, account: str, token: str) -> Publisher:
+        return MastodonPublisher(
+            self.settings.accounts[account].server,
+            token,
+            user_agent=self._user_agent,
+            http=self.http,
         )
-        self._account_problems[account] = text
-        return text
-
-    def _leave_pending(self, state: State, items: list[OutboxItem], reason: str) -> None:
-        for item in items:
-            state.note_waiting(item.feed, item.key, reason=reason)
 
     def _public_limits(self, account: str) -> ServerLimits:
         """Limits for showing posts without a token: the server's if it answers, else
@@ -366,7 +348,3 @@ def _feed_problem(name: str, error: FeedError) -> str:
 
 def _moved(name: str, new_url: str) -> str:
     return f"the feed has moved permanently to {new_url}: update feeds.{name}.url in the config"
-
-
-def _describe(entry: Entry) -> str:
-    return f'"{entry.title}"' if entry.title else (entry.link or entry.key)

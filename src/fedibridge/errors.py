@@ -46,7 +46,12 @@ class FeedUnavailable(FeedError):
 
 
 class FeedGone(FeedError):
-    """404 or 410: the feed is not at this address."""
+    """404 or 410: the feed is not at this address. ``permanent`` when the website says so
+    (410) or the address cannot work at all; a 404 may be a website's passing mistake."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        self.permanent = permanent
+        super().__init__(message)
 
 
 class NotAFeed(FeedError):

@@ -59,7 +59,7 @@ def fetch(
     try:
         path = _local_path(url)
     except ValueError as error:  # urlsplit: "http://[::1" and the like
-        raise FeedGone(_bad_address(url)) from error
+        raise FeedGone(_bad_address(url), permanent=True) from error
     if path is not None:
         return _fetch_file(url, path, validators, max_bytes)
     try:
@@ -70,7 +70,7 @@ def fetch(
             return _fetched(response, validators, max_bytes, url)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
         # Retrying cannot help: the address itself is wrong.
-        raise FeedGone(_bad_address(url)) from error
+        raise FeedGone(_bad_address(url), permanent=True) from error
     except httpx.RequestError as error:
         raise FeedUnavailable(_network_message(url, error)) from error
 
@@ -87,7 +87,8 @@ def status_error(response: httpx.Response, url: str) -> FeedError | None:
             f"There is no feed at {where} (the website answered {status}, "
             f"{'gone for good' if status == 410 else 'not found'}). Check the feed's address in "
             "the configuration; if the website was reorganised, find the feed's new address on "
-            "the site and put it there."
+            "the site and put it there.",
+            permanent=status == 410,
         )
     if status in (401, 403):
         return FeedUnavailable(

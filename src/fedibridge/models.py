@@ -107,6 +107,17 @@ class Style:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnPost:
+    """One of the account's own recent posts, as needed to recognise an item already posted."""
+
+    status_id: str
+    url: str | None
+    text: str  # plain text
+    links: tuple[str, ...]  # every link target in the post, as the server stored it
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Post:
     """A status ready to send, exactly as the server will receive it."""
 

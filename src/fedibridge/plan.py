@@ -6,10 +6,11 @@ Nothing here does I/O or reads the clock; the cycle hands in what the state data
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from fedibridge.models import Entry, NewEntry
+from fedibridge.models import Entry, NewEntry, OwnPost, Post
 
 BASELINE = "already in the feed when fedibridge first read it"
 
@@ -83,6 +84,108 @@ def newest(entries: tuple[Entry, ...], count: int) -> list[Entry]:
     """The ``count`` newest entries, oldest of them first (for previews)."""
     ordered = oldest_first(list(entries))
     return ordered[max(0, len(ordered) - count) :]
+
+
+# --- when to try again ------------------------------------------------------------------
+
+NOT_FOUND_LIMIT = 3
+"""A feed answering 404 this many polls in a row is stopped (a 410 stops it at once)."""
+
+FEED_BACKOFF_CAP = timedelta(hours=6)
+POST_BACKOFF_BASE = timedelta(minutes=1)
+POST_BACKOFF_CAP = timedelta(hours=1)
+
+
+def backoff(failures: int, *, base: timedelta, cap: timedelta, rand: float) -> timedelta:
+    """Capped exponential backoff with jitter: after the n-th failure in a row wait between
+    half and all of ``base * 2**(n-1)`` (at most ``cap``). ``rand`` is uniform in [0, 1), so
+    many bridges that failed together do not all come back at the same second."""
+    ceiling = min(cap, base * (1 << min(max(failures - 1, 0), 30)))
+    return ceiling / 2 + ceiling / 2 * rand
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRetry:
+    next_poll_at: datetime | None
+    gone: bool = False
+
+
+def after_feed_failure(
+    *,
+    failures: int,
+    not_found: int,
+    is_not_found: bool,
+    permanent: bool,
+    retry_after: float | None,
+    interval: timedelta,
+    now: datetime,
+    rand: float,
+) -> FeedRetry:
+    """When to poll a feed again after its fetch failed. ``failures`` and ``not_found``
+    count the failures before this one."""
+    if permanent or (is_not_found and not_found + 1 >= NOT_FOUND_LIMIT):
+        return FeedRetry(None, gone=True)
+    wait = backoff(failures + 1, base=interval, cap=max(interval, FEED_BACKOFF_CAP), rand=rand)
+    if retry_after is not None:
+        wait = max(wait, timedelta(seconds=retry_after))
+    return FeedRetry(now + wait)
+
+
+def after_post_failure(
+    *, failures: int, retry_at: datetime | None, now: datetime, rand: float
+) -> datetime:
+    """When an account may post again after a server error; a server-given time wins when
+    it is later. ``failures`` counts the failed rounds before this one."""
+    wait = backoff(failures + 1, base=POST_BACKOFF_BASE, cap=POST_BACKOFF_CAP, rand=rand)
+    return max(now + wait, retry_at) if retry_at is not None else now + wait
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A server's rate budget for one kind of action (Mastodon: 300 posts per 3 hours)."""
+
+    kinds: tuple[str, ...]
+    limit: int
+    window: timedelta
+
+
+# Mastodon's budgets (FACTS.md), kept at 90 % so other clients of the account have room.
+STATUS_BUDGET = Budget(("status", "edit"), limit=270, window=timedelta(hours=3))
+MEDIA_BUDGET = Budget(("media",), limit=27, window=timedelta(minutes=30))
+
+
+def budget_wait(budget: Budget, recent: list[datetime], now: datetime) -> datetime | None:
+    """None while the budget has room; else the moment the oldest counted action leaves the
+    window. ``recent`` are the actions of the window, oldest first."""
+    in_window = [moment for moment in recent if moment > now - budget.window]
+    if len(in_window) < budget.limit:
+        return None
+    return in_window[len(in_window) - budget.limit] + budget.window
+
+
+def find_posted(post: Post, title: str, recent: Iterable[OwnPost]) -> OwnPost | None:
+    """The account's post that already carries this item, if any.
+
+    Used only for items whose earlier attempt may have reached the server (a crash or a lost
+    answer), on servers that ignore Idempotency-Key. A post matches when it links to the
+    item's link and shows its title; an item without a link matches on the start of its text.
+    Requiring both for linked items keeps two items that share a link (a feed whose items all
+    point to one events page) from being mistaken for each other.
+    """
+    wanted_title = _squash(title)[:60]
+    wanted_start = _squash(post.text)[:80]
+    for own in recent:
+        text = _squash(own.text)
+        if post.link:
+            if post.link in own.links and wanted_title in text:
+                return own
+        elif wanted_start and text.startswith(wanted_start):
+            return own
+    return None
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
 
 
 def idempotency_key(server: str, account: str, feed: str, entry_key: str) -> str:

@@ -41,7 +41,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             last_success_at TEXT,
             last_result TEXT,
             last_error TEXT,
-            moved_to TEXT
+            moved_to TEXT,
+            account TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,  -- fetch failures in a row
+            not_found INTEGER NOT NULL DEFAULT 0,  -- 404 answers in a row
+            next_poll_at TEXT,  -- not before: backoff, Retry-After
+            gone_since TEXT  -- 410, or 404 too often: not polled until staff act
         );
         CREATE TABLE entries (
             feed TEXT NOT NULL,
@@ -58,6 +63,19 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             PRIMARY KEY (feed, key)
         );
         CREATE INDEX entries_by_state ON entries (feed, state);
+        CREATE TABLE accounts (
+            name TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL DEFAULT 0,  -- failed posting rounds in a row
+            retry_at TEXT,  -- no posting before this time (backoff, rate-limit reset)
+            problem TEXT  -- what staff must fix, or why posting waits
+        );
+        -- What the server's rate budget counts, kept for the longest budget window (3 hours).
+        CREATE TABLE account_actions (
+            account TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('status', 'edit', 'media')),
+            at TEXT NOT NULL
+        );
+        CREATE INDEX account_actions_by_time ON account_actions (account, kind, at);
         """,
     ),
 )
@@ -75,10 +93,22 @@ class FeedRow:
     last_result: str | None
     last_error: str | None
     moved_to: str | None
+    failures: int = 0
+    not_found: int = 0
+    next_poll_at: datetime | None = None
+    gone_since: datetime | None = None
 
     @property
     def first_contact(self) -> bool:
         return self.first_polled_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    name: str
+    failures: int
+    retry_at: datetime | None
+    problem: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +128,22 @@ class FeedCounts:
     skipped: int
     last_status_url: str | None
     last_failure: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    """One outbox row as the status page shows it."""
+
+    feed: str
+    key: str
+    state: EntryState
+    title: str
+    link: str | None
+    status_url: str | None
+    reason: str | None
+    attempts: int
+    discovered_at: datetime | None
+    posted_at: datetime | None
 
 
 class State:
@@ -199,7 +245,8 @@ class State:
     def feed(self, name: str) -> FeedRow | None:
         row = self._db.execute(
             "SELECT name, url, title, etag, last_modified, first_polled_at, last_polled_at,"
-            " last_success_at, last_result, last_error, moved_to FROM feeds WHERE name = ?",
+            " last_success_at, last_result, last_error, moved_to, failures, not_found,"
+            " next_poll_at, gone_since FROM feeds WHERE name = ?",
             (name,),
         ).fetchone()
         if row is None:
@@ -215,6 +262,10 @@ class State:
             last_result=row[8],
             last_error=row[9],
             moved_to=row[10],
+            failures=row[11],
+            not_found=row[12],
+            next_poll_at=_time(row[13]),
+            gone_since=_time(row[14]),
         )
 
     def known_keys(self, feed: str, keys: Iterable[str]) -> set[str]:
@@ -237,6 +288,8 @@ class State:
         *,
         now: datetime,
         result: str,
+        account: str | None = None,
+        next_poll_at: datetime | None = None,
         validators: Validators | None = None,
         title: str | None = None,
         moved_to: str | None = None,
@@ -248,7 +301,7 @@ class State:
         before the commit, the next poll downloads the feed again and finds the same items.
         """
         with self._transaction():
-            self._upsert_feed(feed, url, now)
+            self._upsert_feed(feed, url, account)
             self._db.executemany(
                 "INSERT OR IGNORE INTO entries (feed, key, state, payload, discovered_at, reason)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -260,8 +313,8 @@ class State:
             self._db.execute(
                 "UPDATE feeds SET first_polled_at = COALESCE(first_polled_at, ?),"
                 " last_polled_at = ?, last_success_at = ?, last_result = ?, last_error = NULL,"
-                " moved_to = ? WHERE name = ?",
-                (_iso(now), _iso(now), _iso(now), result, moved_to, feed),
+                " moved_to = ?, failures = 0, not_found = 0, next_poll_at = ? WHERE name = ?",
+                (_iso(now), _iso(now), _iso(now), result, moved_to, _opt_iso(next_poll_at), feed),
             )
             if validators is not None:
                 self._db.execute(
@@ -271,23 +324,50 @@ class State:
             if title is not None:
                 self._db.execute("UPDATE feeds SET title = ? WHERE name = ?", (title, feed))
 
-    def record_fetch_failure(self, feed: str, url: str, *, now: datetime, message: str) -> None:
+    def record_fetch_failure(
+        self,
+        feed: str,
+        url: str,
+        *,
+        now: datetime,
+        message: str,
+        next_poll_at: datetime | None,
+        not_found: bool = False,
+        gone: bool = False,
+        account: str | None = None,
+    ) -> None:
         with self._transaction():
-            self._upsert_feed(feed, url, now)
+            self._upsert_feed(feed, url, account)
             self._db.execute(
-                "UPDATE feeds SET last_polled_at = ?, last_result = 'error', last_error = ?"
-                " WHERE name = ?",
-                (_iso(now), message, feed),
+                "UPDATE feeds SET last_polled_at = ?, last_result = 'error', last_error = ?,"
+                " failures = failures + 1,"
+                " not_found = CASE WHEN ? THEN not_found + 1 ELSE 0 END,"
+                " next_poll_at = ?, gone_since = CASE WHEN ? THEN ? END WHERE name = ?",
+                (_iso(now), message, not_found, _opt_iso(next_poll_at), gone, _iso(now), feed),
             )
 
-    def _upsert_feed(self, feed: str, url: str, now: datetime) -> None:
-        # A changed URL in the config keeps the feed's history: items are keyed by feed name.
+    def revive_feed(self, feed: str) -> None:
+        """Poll a stopped or backed-off feed again at the next chance (staff asked for it)."""
         self._db.execute(
-            "INSERT INTO feeds (name, url) VALUES (?, ?)"
+            "UPDATE feeds SET gone_since = NULL, next_poll_at = NULL, failures = 0,"
+            " not_found = 0 WHERE name = ?",
+            (feed,),
+        )
+
+    def _upsert_feed(self, feed: str, url: str, account: str | None) -> None:
+        # A changed URL in the config keeps the feed's history (items are keyed by feed name)
+        # but starts afresh with validators and failures: it is another website now.
+        self._db.execute(
+            "INSERT INTO feeds (name, url, account) VALUES (?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET url = excluded.url,"
+            "  account = COALESCE(excluded.account, feeds.account),"
             "  etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,"
-            "  last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END",
-            (feed, url),
+            "  last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END,"
+            "  failures = CASE WHEN feeds.url = excluded.url THEN feeds.failures ELSE 0 END,"
+            "  not_found = CASE WHEN feeds.url = excluded.url THEN feeds.not_found ELSE 0 END,"
+            "  gone_since = CASE WHEN feeds.url = excluded.url THEN feeds.gone_since END,"
+            "  next_poll_at = CASE WHEN feeds.url = excluded.url THEN feeds.next_poll_at END",
+            (feed, url, account),
         )
 
     # --- the outbox ----------------------------------------------------------
@@ -324,6 +404,25 @@ class State:
             (reason, feed, key),
         )
 
+    def requeue(self, feed: str, key: str | None = None) -> int:
+        """Put failed items (or one item that was not posted) back in the outbox.
+
+        Without a key: every ``failed`` item, and items the flood guard held back. With a key:
+        that item, whatever kept it back. Posted items are never requeued."""
+        if key is None:
+            cursor = self._db.execute(
+                "UPDATE entries SET state = 'pending', reason = NULL WHERE feed = ?"
+                " AND (state = 'failed' OR (state = 'skipped' AND reason LIKE 'flood guard%'))",
+                (feed,),
+            )
+        else:
+            cursor = self._db.execute(
+                "UPDATE entries SET state = 'pending', reason = NULL"
+                " WHERE feed = ? AND key = ? AND state IN ('failed', 'skipped')",
+                (feed, key),
+            )
+        return cursor.rowcount
+
     def note_waiting(self, feed: str, key: str, *, reason: str) -> None:
         """Why a pending item is still pending (server down, token refused...)."""
         self._db.execute(
@@ -331,7 +430,84 @@ class State:
             (reason, feed, key),
         )
 
+    # --- accounts ------------------------------------------------------------
+
+    def account(self, name: str) -> AccountRow:
+        row = self._db.execute(
+            "SELECT failures, retry_at, problem FROM accounts WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            return AccountRow(name, 0, None, None)
+        return AccountRow(name, row[0], _time(row[1]), row[2])
+
+    def account_failed(self, name: str, *, retry_at: datetime | None, problem: str) -> None:
+        self._db.execute(
+            "INSERT INTO accounts (name, failures, retry_at, problem) VALUES (?, 1, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET failures = failures + 1,"
+            " retry_at = excluded.retry_at, problem = excluded.problem",
+            (name, _opt_iso(retry_at), problem),
+        )
+
+    def account_waits(self, name: str, *, until: datetime, reason: str) -> None:
+        """Posting pauses without a failure (the rate budget is used up)."""
+        self._db.execute(
+            "INSERT INTO accounts (name, retry_at, problem) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET retry_at = excluded.retry_at,"
+            " problem = excluded.problem",
+            (name, _iso(until), reason),
+        )
+
+    def account_ok(self, name: str) -> None:
+        self._db.execute("DELETE FROM accounts WHERE name = ?", (name,))
+
+    def record_action(self, account: str, kind: str, *, now: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO account_actions (account, kind, at) VALUES (?, ?, ?)",
+            (account, kind, _iso(now)),
+        )
+
+    def actions_since(self, account: str, kinds: Iterable[str], since: datetime) -> list[datetime]:
+        """When the account did these kinds of things after ``since``, oldest first."""
+        wanted = list(kinds)
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(
+            f"SELECT at FROM account_actions WHERE account = ? AND kind IN ({marks})"
+            " AND at > ? ORDER BY at",
+            (account, *wanted, _iso(since)),
+        )
+        return [datetime.fromisoformat(row[0]) for row in rows]
+
+    def forget_actions_before(self, moment: datetime) -> None:
+        self._db.execute("DELETE FROM account_actions WHERE at <= ?", (_iso(moment),))
+
     # --- reading for staff ---------------------------------------------------
+
+    def latest_posts(self, limit: int) -> list[ItemRow]:
+        """The newest posts of every feed, newest first."""
+        return self._items("state = 'posted' ORDER BY posted_at DESC, rowid DESC", limit)
+
+    def waiting_items(self, limit: int) -> list[ItemRow]:
+        """Items not posted yet (pending) or refused (failed), longest waiting first."""
+        return self._items("state IN ('pending', 'failed') ORDER BY rowid", limit)
+
+    def posts_per_day(self, since: datetime) -> dict[str, int]:
+        """Posts per UTC day ("2026-11-26") from ``since`` on; days without posts are absent."""
+        rows = self._db.execute(
+            "SELECT substr(posted_at, 1, 10), COUNT(*) FROM entries"
+            " WHERE state = 'posted' AND posted_at >= ? GROUP BY 1",
+            (_iso(since),),
+        )
+        return dict(rows.fetchall())
+
+    def _items(self, where_and_order: str, limit: int) -> list[ItemRow]:
+        # The title and link are read from the stored entry; json_extract spares loading it all.
+        rows = self._db.execute(
+            "SELECT feed, key, state, COALESCE(json_extract(payload, '$.title'), ''),"
+            " json_extract(payload, '$.link'), status_url, reason, attempts, discovered_at,"
+            f" posted_at FROM entries WHERE {where_and_order} LIMIT ?",
+            (limit,),
+        )
+        return [ItemRow(*r[:8], _time(r[8]), _time(r[9])) for r in rows]
 
     def counts(self, feed: str) -> FeedCounts:
         by_state = dict(
@@ -426,6 +602,10 @@ def _load_entry(payload: str) -> Entry:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _opt_iso(moment: datetime | None) -> str | None:
+    return _iso(moment) if moment is not None else None
 
 
 def _time(text: str | None) -> datetime | None:

@@ -9,27 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
-from fedibridge.models import Post, ServerLimits
+from fedibridge.models import OwnPost, Post, ServerLimits
+
+__all__ = ["OwnPost", "Published", "Publisher"]
 
 
 @dataclass(frozen=True, slots=True)
 class Published:
     status_id: str
     url: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class OwnPost:
-    """One of the account's own recent posts, as needed to recognise an item already posted."""
-
-    status_id: str
-    url: str | None
-    text: str  # plain text
-    links: tuple[str, ...]  # every link target in the post, as the server stored it
-    created_at: datetime | None
 
 
 class Publisher(Protocol):

@@ -1,0 +1,55 @@
+"""Configuration files and working folders for benchmark runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from servers import MOCK_TOKEN, FeedServer, MastodonServer
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOptions:
+    interval: str = "15m"
+    backfill: int = 0
+    flood_guard_items: int = 10
+
+
+def write_config(
+    folder: Path,
+    feeds: FeedServer,
+    mastodon: MastodonServer,
+    *,
+    count: int | None = None,
+    options: FeedOptions = FeedOptions(),
+) -> Path:
+    """A config.toml for the first ``count`` feeds of ``feeds``, all posting to one account."""
+    lines = [
+        "[bridge]",
+        f"state_path = {_toml(str(folder / 'state.sqlite3'))}",
+        f"interval = {_toml(options.interval)}",
+        f"contact = {_toml('https://library.example/contact')}",
+        "",
+        "[accounts.main]",
+        f"server = {_toml(mastodon.url)}",
+        f"access_token = {_toml(MOCK_TOKEN)}",
+        "",
+    ]
+    for index in range(feeds.feeds if count is None else count):
+        lines += [
+            f"[feeds.f{index:05d}]",
+            f"url = {_toml(feeds.url(index))}",
+            'hashtags = ["Library"]',
+            'language = "en"',
+            f"backfill = {options.backfill}",
+            f"flood_guard_items = {options.flood_guard_items}",
+            "",
+        ]
+    path = folder / "config.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _toml(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string

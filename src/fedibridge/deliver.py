@@ -1,0 +1,159 @@
+"""Deliver one feed's outbox to its account: render → (reconcile) → publish → state.
+
+Each item is marked as attempted before its request goes out, so that after a crash the next
+run knows the request may have reached the server. Such an item is first looked for among the
+account's own recent posts (servers that ignore Idempotency-Key would otherwise post it twice);
+the request itself always carries the same Idempotency-Key for the same item.
+
+A refused post is parked as ``failed`` and the others go on; a server that is down or a token
+that is refused stops the round, leaving every remaining item ``pending``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fedibridge.errors import AccountUnusable, PostRejected, ServerUnavailable
+from fedibridge.models import Entry, OwnPost, Post, ServerLimits, Style
+from fedibridge.plan import (
+    STATUS_BUDGET,
+    after_post_failure,
+    budget_wait,
+    find_posted,
+    idempotency_key,
+)
+from fedibridge.publish import Published, Publisher
+from fedibridge.render import render
+from fedibridge.report import FeedReport, PostOutcome
+from fedibridge.state import OutboxItem, State
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class Delivery:
+    state: State
+    publisher: Publisher
+    account: str
+    style: Style
+    limits: ServerLimits
+    report: FeedReport
+    clock: Clock
+    rand: Callable[[], float]
+    _recent: list[OwnPost] | None = field(default=None, init=False)
+    _healthy: bool = field(default=False, init=False)
+
+    def run(self, items: list[OutboxItem], stop: threading.Event) -> None:
+        self.state.forget_actions_before(self.clock() - STATUS_BUDGET.window)
+        for item in items:
+            if stop.is_set():
+                self.report.say("stopping: the remaining items stay pending for the next start")
+                return
+            if not self._room_in_budget() or not self._deliver(item):
+                return
+
+    def _deliver(self, item: OutboxItem) -> bool:
+        """Post one item. False when the account can take no more posts for now."""
+        post = render(item.entry, self.style, self.limits)
+        if item.attempts:
+            found = self._already_posted(item, post)
+            if found is not None:
+                self._posted(item, post, Published(found.status_id, found.url))
+                self.report.say(
+                    f"{_describe(item.entry)} was already on the account (an earlier attempt was "
+                    "interrupted); not posted again"
+                )
+                return True
+        self.state.mark_attempt(item.feed, item.key, now=self.clock())
+        try:
+            published, post = self._send(item, post)
+        except PostRejected as error:
+            reason = f"the server refused this post: {error.reason}"
+            self.state.mark_failed(item.feed, item.key, reason=reason)
+            self.report.posts.append(PostOutcome(item.feed, item.key, post, error=reason))
+            self.report.problem(
+                f"{_describe(item.entry)} not posted: {reason}. Fix the feed item or the template, "
+                f"then run `fedibridge retry {item.feed}`."
+            )
+            return True
+        except ServerUnavailable as error:
+            self._pause(item, error)
+            return False
+        except AccountUnusable as error:
+            message = account_problem(self.account, str(error))
+            self.state.account_failed(self.account, retry_at=None, problem=message)
+            self.state.note_waiting(item.feed, item.key, reason=message)
+            self.report.problem(message)
+            return False
+        self._posted(item, post, published)
+        return True
+
+    def _send(self, item: OutboxItem, post: Post) -> tuple[Published, Post]:
+        key = idempotency_key(self.publisher.server, self.account, item.feed, item.key)
+        try:
+            return self.publisher.post(post, key), post
+        except PostRejected as error:
+            if not (error.too_long and self.limits.characters_per_url is not None):
+                raise
+        # Some servers count every character of a link although they advertise a fixed
+        # weight per URL: render again counting that way, and try once more. Mastodon stores
+        # an Idempotency-Key only with a status, so reusing it here is safe.
+        post = render(item.entry, self.style, self.limits.counting_raw())
+        return self.publisher.post(post, key), post
+
+    def _posted(self, item: OutboxItem, post: Post, published: Published) -> None:
+        now = self.clock()
+        self.state.mark_posted(
+            item.feed, item.key, status_id=published.status_id, status_url=published.url, now=now
+        )
+        self.state.record_action(self.account, "status", now=now)
+        if not self._healthy:
+            self.state.account_ok(self.account)
+            self._healthy = True
+        self.report.posts.append(PostOutcome(item.feed, item.key, post, published.url))
+
+    def _already_posted(self, item: OutboxItem, post: Post) -> OwnPost | None:
+        if self._recent is None:
+            self._recent = self.publisher.recent_posts()
+        return find_posted(post, item.entry.title, self._recent)
+
+    def _room_in_budget(self) -> bool:
+        now = self.clock()
+        recent = self.state.actions_since(
+            self.account, STATUS_BUDGET.kinds, now - STATUS_BUDGET.window
+        )
+        until = budget_wait(STATUS_BUDGET, recent, now)
+        if until is None:
+            return True
+        reason = (
+            f"account {self.account} has posted {len(recent)} times in the last 3 hours; to stay "
+            f"within the server's limit the next post waits until {until:%H:%M} UTC"
+        )
+        self.state.account_waits(self.account, until=until, reason=reason)
+        self.report.say(reason)
+        return False
+
+    def _pause(self, item: OutboxItem, error: ServerUnavailable) -> None:
+        now = self.clock()
+        row = self.state.account(self.account)
+        retry_at = after_post_failure(
+            failures=row.failures, retry_at=error.retry_at, now=now, rand=self.rand()
+        )
+        reason = f"{error}; posting resumes after {retry_at:%H:%M} UTC"
+        self.state.account_failed(self.account, retry_at=retry_at, problem=reason)
+        self.state.note_waiting(item.feed, item.key, reason=reason)
+        self.report.problem(f"posting paused: {reason}")
+
+
+def account_problem(account: str, message: str) -> str:
+    return (
+        f"account {account}: {message}. Items stay pending and are posted once this is fixed "
+        f"(see accounts.{account} in the config; `fedibridge check` tests the token)."
+    )
+
+
+def _describe(entry: Entry) -> str:
+    return f'"{entry.title}"' if entry.title else (entry.link or entry.key)
