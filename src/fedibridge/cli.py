@@ -25,7 +25,7 @@ EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_CONFIG = 2
 
-COMMANDS = ("run", "once", "preview", "check", "status", "healthcheck")
+COMMANDS = ("run", "once", "preview", "check", "status", "retry", "healthcheck")
 
 # A feed counts as healthy while its last poll is at most this many intervals old.
 HEALTHY_INTERVALS = 3
@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "status", parents=[common], help="per feed: last poll, items posted, pending and failed"
+    )
+    retry = commands.add_parser(
+        "retry",
+        parents=[common],
+        help="post refused items of a feed again, and poll a stopped feed again",
+    )
+    retry.add_argument("feed", metavar="FEED", help="the feed's name")
+    retry.add_argument(
+        "entry", nargs="?", metavar="ENTRY", help="only this item (its key, as `status` shows)"
     )
     commands.add_parser(
         "healthcheck",
@@ -175,6 +184,28 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_PROBLEM
 
 
+def _retry(settings: Settings, args: argparse.Namespace) -> int:
+    from fedibridge.errors import ConfigError
+    from fedibridge.state import State
+
+    if args.feed not in settings.feeds:
+        known = ", ".join(settings.feeds)
+        raise ConfigError([f"feeds.{args.feed}: no such feed in the config (feeds: {known})"])
+    # No StateLock: a running daemon may hold it, and this small change is safe beside it.
+    state = State.open(settings.bridge.state_path)
+    try:
+        count = state.requeue(args.feed, args.entry)
+        state.revive_feed(args.feed)
+    finally:
+        state.close()
+    if args.entry and count == 0:
+        print(f"feed {args.feed}: no item {args.entry} that could be posted again")
+        return EXIT_PROBLEM
+    items = "1 item" if count == 1 else f"{count} items"
+    print(f"feed {args.feed}: {items} will be posted at the next poll; the feed is polled again")
+    return EXIT_OK
+
+
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     from fedibridge.state import State
 
@@ -200,8 +231,12 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
             )
             if counts.last_status_url:
                 print(f"  last post: {counts.last_status_url}")
-            if counts.last_failure and (counts.pending or counts.failed):
-                print(f"  waiting or failed because: {counts.last_failure}")
+            if counts.last_failure and counts.pending:
+                print(f"  waiting because: {counts.last_failure}")
+            for key, title, reason in state.failed_items(name):
+                print(f"  failed: {title or key} ({key}): {reason}")
+            if counts.failed:
+                print(f"  to post them again: fedibridge retry {name} [KEY]")
     finally:
         state.close()
     return EXIT_OK
@@ -237,6 +272,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "preview": _preview,
     "check": _check,
     "status": _status,
+    "retry": _retry,
     "healthcheck": _healthcheck,
 }
 

@@ -535,6 +535,15 @@ class State:
             last_failure=last_failure[0] if last_failure else None,
         )
 
+    def failed_items(self, feed: str, limit: int = 5) -> list[tuple[str, str, str]]:
+        """The latest refused items: (key, title, reason)."""
+        rows = self._db.execute(
+            "SELECT key, payload, reason FROM entries WHERE feed = ? AND state = 'failed'"
+            " ORDER BY rowid DESC LIMIT ?",
+            (feed, limit),
+        )
+        return [(key, _load_entry(payload).title, reason or "") for key, payload, reason in rows]
+
     def entry_states(self, feed: str) -> dict[str, EntryState]:
         """Every known key of a feed with its state (for tests and `status`)."""
         rows = self._db.execute("SELECT key, state FROM entries WHERE feed = ?", (feed,))

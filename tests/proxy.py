@@ -1,0 +1,78 @@
+"""A loopback proxy in front of a real Mastodon API server, adding the quirks of other servers
+and of bad networks: it can ignore Idempotency-Key (as GoToSocial, Takahē and Misskey do) and
+lose the answer to a POST after the server has acted on it (a crash or a cut connection at the
+worst moment)."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+import httpx
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+class QuirkyProxy:
+    def __init__(self, upstream: str, *, ignore_idempotency_key: bool = True) -> None:
+        self.upstream = upstream
+        self.ignore_idempotency_key = ignore_idempotency_key
+        self.lose_answers_to_posts = 0  # lose this many answers to POST /api/v1/statuses
+        self._client = httpx.Client(base_url=upstream, timeout=30)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                proxy._forward(self)
+
+            do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> QuirkyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._client.close()
+
+    def _forward(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        if self.ignore_idempotency_key:
+            headers = {k: v for k, v in headers.items() if k.lower() != "idempotency-key"}
+        answer = self._client.request(request.command, request.path, headers=headers, content=body)
+        is_post = request.command == "POST" and request.path == "/api/v1/statuses"
+        if is_post and self.lose_answers_to_posts > 0:
+            self.lose_answers_to_posts -= 1
+            request.close_connection = True  # the status exists; the bridge never hears so
+            return
+        request.send_response(answer.status_code)
+        for name, value in answer.headers.items():
+            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-encoding":
+                request.send_header(name, value)
+        request.send_header("Content-Length", str(len(answer.content)))
+        request.end_headers()
+        request.wfile.write(answer.content)
