@@ -5,6 +5,7 @@ worst moment)."""
 
 from __future__ import annotations
 
+import random
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -19,6 +20,11 @@ class QuirkyProxy:
         self.upstream = upstream
         self.ignore_idempotency_key = ignore_idempotency_key
         self.lose_answers_to_posts = 0  # lose this many answers to POST /api/v1/statuses
+        # Random faults on POST /api/v1/statuses: refuse with 503 before the server sees the
+        # request, or let the server act and lose its answer. Rates are in [0, 1].
+        self.unavailable_rate = 0.0
+        self.lost_answer_rate = 0.0
+        self.random = random.Random(0)
         self._client = httpx.Client(base_url=upstream, timeout=30)
         proxy = self
 
@@ -63,10 +69,14 @@ class QuirkyProxy:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         if self.ignore_idempotency_key:
             headers = {k: v for k, v in headers.items() if k.lower() != "idempotency-key"}
-        answer = self._client.request(request.command, request.path, headers=headers, content=body)
         is_post = request.command == "POST" and request.path == "/api/v1/statuses"
-        if is_post and self.lose_answers_to_posts > 0:
-            self.lose_answers_to_posts -= 1
+        if is_post and self.random.random() < self.unavailable_rate:
+            self._reply(request, 503, b"<html><body>Service Unavailable</body></html>")
+            return
+        answer = self._client.request(request.command, request.path, headers=headers, content=body)
+        lose = self.lose_answers_to_posts > 0 or self.random.random() < self.lost_answer_rate
+        if is_post and lose:
+            self.lose_answers_to_posts = max(0, self.lose_answers_to_posts - 1)
             request.close_connection = True  # the status exists; the bridge never hears so
             return
         request.send_response(answer.status_code)
@@ -76,3 +86,11 @@ class QuirkyProxy:
         request.send_header("Content-Length", str(len(answer.content)))
         request.end_headers()
         request.wfile.write(answer.content)
+
+    @staticmethod
+    def _reply(request: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+        request.send_response(status)
+        request.send_header("Content-Type", "text/html")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
