@@ -516,3 +516,26 @@ def test_a_local_file_has_the_same_size_cap(client: httpx.Client, tmp_path: Path
 
     with pytest.raises(NotAFeed, match="larger than 100 bytes"):
         fetch(client, str(path), Validators(), max_bytes=100)
+
+
+# --- addresses from feed content stay out of private networks ----------------------------------
+
+
+def test_a_redirect_to_another_host_inside_the_network_is_refused(feed_server: FeedServer) -> None:
+    # 127.0.0.1 is what staff configured (trusted); "localhost" is another host name, chosen by
+    # the website's redirect, and it resolves to loopback.
+    target = feed_server.serve("/real.rss", FEED)
+    elsewhere = target.replace("127.0.0.1", "localhost")
+    url = feed_server.serve("/hop", b"", status=302, headers={"Location": elsewhere})
+    with make_client(None) as client:
+        with pytest.raises(FeedUnavailable, match="private network") as caught:
+            fetch(client, url, Validators())
+        assert "allow_private_network" in str(caught.value)
+        assert fetch(client, url, Validators(), allow_private_network=True).body == FEED
+
+
+def test_a_redirect_on_the_configured_host_is_followed(feed_server: FeedServer) -> None:
+    target = feed_server.serve("/real.rss", FEED)
+    url = feed_server.serve("/hop", b"", status=302, headers={"Location": target})
+    with make_client(None) as client:
+        assert fetch(client, url, Validators()).body == FEED

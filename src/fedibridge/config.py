@@ -103,6 +103,8 @@ class AccountConfig(_Section):
     server: str
     access_token: SecretStr | None = None
     access_token_file: Path | None = None
+    # Which API to speak; "auto" asks the server (NodeInfo). See publish/detect.py.
+    server_type: Literal["auto", "mastodon", "misskey"] = "auto"
 
     @field_validator("server")
     @classmethod
@@ -132,6 +134,7 @@ class FeedConfig(_Section):
     flood_guard_items: int = Field(default=10, ge=1)
     flood_guard_ratio: float = Field(default=0.9, gt=0, le=1)
     paused: bool = False
+    allow_private_network: bool = False
 
     _interval_floor = field_validator("interval")(
         lambda value: None if value is None else _at_least_a_minute(value)
@@ -233,7 +236,8 @@ def load_settings(path: Path) -> Settings:
         settings = Settings(**data)
     except ValidationError as error:
         raise ConfigError([_describe(e) for e in error.errors(include_input=False)]) from None
-    return _relative_to(settings, path.parent)
+    # Absolute, so that file URIs (read-only state) and later chdirs cannot misplace them.
+    return _relative_to(settings, path.parent.absolute())
 
 
 def _relative_to(settings: Settings, base: Path) -> Settings:

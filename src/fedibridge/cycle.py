@@ -31,7 +31,8 @@ from fedibridge.models import Entry, Fetched, ParsedFeed, ServerLimits, Validato
 from fedibridge.parse import parse_feed
 from fedibridge.plan import after_feed_failure, newest, plan_entries
 from fedibridge.publish import Publisher
-from fedibridge.publish.mastodon import MastodonPublisher, read_limits
+from fedibridge.publish.detect import open_publisher
+from fedibridge.publish.mastodon import read_limits
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
 from fedibridge.state import FeedRow, OutboxItem, State
@@ -94,7 +95,10 @@ class Bridge:
 
     def _read(self, name: str, validators: Validators) -> tuple[Fetched, ParsedFeed | None]:
         """Fetch and parse one feed; no ParsedFeed when the server said "not modified"."""
-        fetched = fetch(self.http, self.settings.feeds[name].url, validators)
+        config = self.settings.feeds[name]
+        fetched = fetch(
+            self.http, config.url, validators, allow_private_network=config.allow_private_network
+        )
         if fetched.body is None:
             return fetched, None
         return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type)
@@ -324,9 +328,12 @@ class Bridge:
         return self._publishers[account]
 
     def _new_publisher(self, account: str, token: str) -> Publisher:
-        return MastodonPublisher(
-            self.settings.accounts[account].server,
+        config = self.settings.accounts[account]
+        # Which API the server speaks is found out on first use (publish/detect.py).
+        return open_publisher(
+            config.server,
             token,
+            server_type=config.server_type,
             user_agent=self._user_agent,
             http=self.http,
         )

@@ -20,6 +20,7 @@ import httpx
 from fedibridge import __version__
 from fedibridge.errors import FeedError, FeedGone, FeedUnavailable, NotAFeed
 from fedibridge.models import Fetched, Validators
+from fedibridge.netguard import Guard, PrivateAddressRefused, check_request
 
 USER_AGENT_TEMPLATE = "fedibridge/{version} (+{contact})"
 """The User-Agent names the software and, when configured, how the website can reach us."""
@@ -46,11 +47,17 @@ def make_client(contact: str | None, timeout: float = 30.0) -> httpx.Client:
         follow_redirects=True,
         timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
         headers={"User-Agent": user_agent(contact), "Accept": _ACCEPT},
+        event_hooks={"request": [check_request]},
     )
 
 
 def fetch(
-    client: httpx.Client, url: str, validators: Validators, *, max_bytes: int = DEFAULT_MAX_BYTES
+    client: httpx.Client,
+    url: str,
+    validators: Validators,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    allow_private_network: bool = False,
 ) -> Fetched:
     """Fetch a feed unless it is unchanged since ``validators`` were given.
 
@@ -62,8 +69,12 @@ def fetch(
         raise FeedGone(_bad_address(url), permanent=True) from error
     if path is not None:
         return _fetch_file(url, path, validators, max_bytes)
+    # The configured address is trusted; a redirect to another host is not.
+    guard = Guard(urlsplit(url).hostname, allow_private_network)
     try:
-        with client.stream("GET", url, headers=_conditional_headers(validators)) as response:
+        with client.stream(
+            "GET", url, headers=_conditional_headers(validators), extensions=guard.extensions()
+        ) as response:
             problem = status_error(response, url)
             if problem is not None:
                 raise problem
@@ -73,6 +84,8 @@ def fetch(
         raise FeedGone(_bad_address(url), permanent=True) from error
     except httpx.RequestError as error:
         raise FeedUnavailable(_network_message(url, error)) from error
+    except PrivateAddressRefused as error:
+        raise FeedUnavailable(f"The feed at {url} redirects elsewhere: {error}") from None
 
 
 def status_error(response: httpx.Response, url: str) -> FeedError | None:
