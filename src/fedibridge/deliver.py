@@ -58,8 +58,8 @@ class Delivery:
     def _deliver(self, item: OutboxItem) -> bool:
         """Post one item. False when the account can take no more posts for now."""
         post = render(item.entry, self.style, self.limits)
-        if item.attempts:
-            found = self._already_posted(item, post)
+        try:
+            found = self._already_posted(item, post) if item.attempts else None
             if found is not None:
                 self._posted(item, post, Published(found.status_id, found.url))
                 self.report.say(
@@ -67,8 +67,7 @@ class Delivery:
                     "interrupted); not posted again"
                 )
                 return True
-        self.state.mark_attempt(item.feed, item.key, now=self.clock())
-        try:
+            self.state.mark_attempt(item.feed, item.key, now=self.clock())
             published, post = self._send(item, post)
         except PostRejected as error:
             reason = f"the server refused this post: {error.reason}"

@@ -158,12 +158,11 @@ class State:
     def open(cls, path: Path) -> State:
         """Open (creating if needed) and migrate. Raises StateError with advice for staff."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        created = not path.exists()
+        # The database holds item history only, but it is the library's: not world-readable,
+        # from the first moment (SQLite gives its -wal and -shm files the same mode).
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         try:
             connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-            if created:
-                # The database holds item history only, but it is the library's: not world-readable.
-                path.chmod(0o600)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
@@ -490,6 +489,10 @@ class State:
         """Items not posted yet (pending) or refused (failed), longest waiting first."""
         return self._items("state IN ('pending', 'failed') ORDER BY rowid", limit)
 
+    def totals_by_state(self) -> dict[EntryState, int]:
+        """Items of every feed per state (for backups and restores)."""
+        return dict(self._db.execute("SELECT state, COUNT(*) FROM entries GROUP BY state"))
+
     def posts_per_day(self, since: datetime) -> dict[str, int]:
         """Posts per UTC day ("2026-11-26") from ``since`` on; days without posts are absent."""
         rows = self._db.execute(
@@ -507,7 +510,10 @@ class State:
             f" posted_at FROM entries WHERE {where_and_order} LIMIT ?",
             (limit,),
         )
-        return [ItemRow(*r[:8], _time(r[8]), _time(r[9])) for r in rows]
+        return [
+            ItemRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _time(r[8]), _time(r[9]))
+            for r in rows
+        ]
 
     def counts(self, feed: str) -> FeedCounts:
         by_state = dict(
@@ -559,7 +565,8 @@ class StateLock:
 
     def __enter__(self) -> StateLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = self.path.open("a+", encoding="utf-8")
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        file = os.fdopen(descriptor, "r+", encoding="utf-8")
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
