@@ -125,8 +125,9 @@ def test_retry_one_entry_by_its_key(
     once(config)  # first contact: both recorded as already published
     assert main(["--config", str(config), "retry", "events", "id:event-2"]) == 0
     assert once(config) == 0
-    [status] = mastodon.statuses()
-    assert "Event number 2" in status["content"]
+    contents = [s["content"] for s in mastodon.statuses()]
+    assert sum("Event number 2" in c for c in contents) == 1
+    assert not any("lollol" in c for c in contents)  # the entities were never expanded
     assert main(["--config", str(config), "retry", "events", "id:nothing-like-it"]) == 1
     assert "no item" in capsys.readouterr().out
 
@@ -202,3 +203,46 @@ def test_budget_wait_is_when_the_oldest_action_leaves_the_window() -> None:
     recent = [now - timedelta(minutes=170 - i) for i in range(STATUS_BUDGET.limit)]
     assert budget_wait(STATUS_BUDGET, recent, now) == recent[0] + STATUS_BUDGET.window
     assert budget_wait(STATUS_BUDGET, recent[1:], now) is None
+
+
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol">
+<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+<!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+<!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+<!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+<!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+<!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">]>
+<rss version="2.0"><channel><title>&lol9;</title><item><title>&lol9;</title>
+<guid>bomb-1</guid></item></channel></rss>"""
+
+HOSTILE = {
+    "an HTML page": (b"<!doctype html><html><body><h1>Welcome</h1></body></html>", "text/html"),
+    "an empty body": (b"", "application/rss+xml"),
+    "random bytes": (bytes(range(256)) * 40, "application/octet-stream"),
+    "an entity bomb": (BOMB, "application/rss+xml"),
+    "a body over the size cap": (b"<rss>" + b" " * (11 * 1024 * 1024), "application/rss+xml"),
+    "a feed that breaks off": (rss(1, 2, 3)[:300], "application/rss+xml"),
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_a_hostile_or_broken_answer_crashes_nothing_and_loses_nothing(
+    kind: str, tmp_path: Path, feed_server: FeedServer, mastodon: Mastodon, capsys
+) -> None:
+    config = write_config(tmp_path, feed_server.serve("/events.rss", rss(1)), mastodon.url)
+    once(config)
+    body, content_type = HOSTILE[kind]
+    feed_server.serve("/events.rss", body, content_type=content_type)
+    assert once(config) in (0, 1)
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    # The website recovers; the bridge goes on where it was.
+    feed_server.serve("/events.rss", rss(1, 2))
+    let_backoffs_expire(config)
+    assert once(config) == 0
+    contents = [s["content"] for s in mastodon.statuses()]
+    assert sum("Event number 2" in c for c in contents) == 1
+    assert not any("lollol" in c for c in contents)  # the entities were never expanded
