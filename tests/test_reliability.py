@@ -125,9 +125,8 @@ def test_retry_one_entry_by_its_key(
     once(config)  # first contact: both recorded as already published
     assert main(["--config", str(config), "retry", "events", "id:event-2"]) == 0
     assert once(config) == 0
-    contents = [s["content"] for s in mastodon.statuses()]
-    assert sum("Event number 2" in c for c in contents) == 1
-    assert not any("lollol" in c for c in contents)  # the entities were never expanded
+    [status] = mastodon.statuses()
+    assert "Event number 2" in status["content"]
     assert main(["--config", str(config), "retry", "events", "id:nothing-like-it"]) == 1
     assert "no item" in capsys.readouterr().out
 
