@@ -135,6 +135,7 @@ class FeedConfig(_Section):
     flood_guard_ratio: float = Field(default=0.9, gt=0, le=1)
     paused: bool = False
     allow_private_network: bool = False
+    media: Literal["auto", "none"] = "auto"
 
     _interval_floor = field_validator("interval")(
         lambda value: None if value is None else _at_least_a_minute(value)
@@ -175,6 +176,7 @@ class FeedConfig(_Section):
             language=self.language,
             spoiler_text=self.spoiler_text,
             feed_title=self.title or feed_title,
+            media=self.media == "auto",
         )
 
 

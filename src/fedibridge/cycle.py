@@ -254,7 +254,16 @@ class Bridge:
                 report.problem(f"{len(items)} items wait: {error}")
                 return
             delivery = Delivery(
-                state, publisher, account, style, limits, report, self.clock, self.rand
+                state,
+                publisher,
+                account,
+                style,
+                limits,
+                report,
+                self.clock,
+                self.rand,
+                self.http,
+                self.settings.feeds[name].allow_private_network,
             )
             delivery.run(items, self.stop)
 

@@ -11,14 +11,19 @@ that is refused stops the round, leaving every remaining item ``pending``.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import httpx
+
 from fedibridge.errors import AccountUnusable, PostRejected, ServerUnavailable
-from fedibridge.models import Entry, OwnPost, Post, ServerLimits, Style
+from fedibridge.media import ImageUnavailable, download
+from fedibridge.models import Entry, Image, OwnPost, Post, ServerLimits, Style
 from fedibridge.plan import (
+    MEDIA_BUDGET,
     STATUS_BUDGET,
     after_post_failure,
     budget_wait,
@@ -43,6 +48,8 @@ class Delivery:
     report: FeedReport
     clock: Clock
     rand: Callable[[], float]
+    http: httpx.Client
+    allow_private_network: bool = False
     _recent: list[OwnPost] | None = field(default=None, init=False)
     _healthy: bool = field(default=False, init=False)
 
@@ -58,6 +65,8 @@ class Delivery:
     def _deliver(self, item: OutboxItem) -> bool:
         """Post one item. False when the account can take no more posts for now."""
         post = render(item.entry, self.style, self.limits)
+        if post.media and not self._room_for_media(len(post.media)):
+            return False
         try:
             found = self._already_posted(item, post) if item.attempts else None
             if found is not None:
@@ -68,7 +77,8 @@ class Delivery:
                 )
                 return True
             self.state.mark_attempt(item.feed, item.key, now=self.clock())
-            published, post = self._send(item, post)
+            post, media_ids = self._attach_pictures(item, post)
+            published, post = self._send(item, post, media_ids)
         except PostRejected as error:
             reason = f"the server refused this post: {error.reason}"
             self.state.mark_failed(item.feed, item.key, reason=reason)
@@ -90,18 +100,43 @@ class Delivery:
         self._posted(item, post, published)
         return True
 
-    def _send(self, item: OutboxItem, post: Post) -> tuple[Published, Post]:
+    def _send(self, item: OutboxItem, post: Post, media_ids: list[str]) -> tuple[Published, Post]:
         key = idempotency_key(self.publisher.server, self.account, item.feed, item.key)
         try:
-            return self.publisher.post(post, key), post
+            return self.publisher.post(post, key, media_ids), post
         except PostRejected as error:
             if not (error.too_long and self.limits.characters_per_url is not None):
                 raise
         # Some servers count every character of a link although they advertise a fixed
         # weight per URL: render again counting that way, and try once more. Mastodon stores
         # an Idempotency-Key only with a status, so reusing it here is safe.
-        post = render(item.entry, self.style, self.limits.counting_raw())
-        return self.publisher.post(post, key), post
+        post = dataclasses.replace(
+            render(item.entry, self.style, self.limits.counting_raw()), media=post.media
+        )
+        return self.publisher.post(post, key, media_ids), post
+
+    def _attach_pictures(self, item: OutboxItem, post: Post) -> tuple[Post, list[str]]:
+        """Upload the post's pictures with their descriptions. A picture that cannot be had is
+        left out (and said so); the item is never held back for it."""
+        attached: list[Image] = []
+        media_ids: list[str] = []
+        for image in post.media:
+            try:
+                picture = download(
+                    self.http,
+                    image.url,
+                    self.limits,
+                    allow_private_network=self.allow_private_network,
+                )
+                media_ids.append(self.publisher.upload(picture.data, picture.mime_type, image.alt))
+            except (ImageUnavailable, PostRejected) as error:
+                self.report.say(
+                    f"{_describe(item.entry)}: the picture {image.url} is left out: {error}"
+                )
+                continue
+            self.state.record_action(self.account, "media", now=self.clock())
+            attached.append(image)
+        return dataclasses.replace(post, media=tuple(attached)), media_ids
 
     def _posted(self, item: OutboxItem, post: Post, published: Published) -> None:
         now = self.clock()
@@ -130,6 +165,24 @@ class Delivery:
         reason = (
             f"account {self.account} has posted {len(recent)} times in the last 3 hours; to stay "
             f"within the server's limit the next post waits until {until:%H:%M} UTC"
+        )
+        self.state.account_waits(self.account, until=until, reason=reason)
+        self.report.say(reason)
+        return False
+
+    def _room_for_media(self, count: int) -> bool:
+        now = self.clock()
+        recent = self.state.actions_since(
+            self.account, MEDIA_BUDGET.kinds, now - MEDIA_BUDGET.window
+        )
+        # Room for this post's pictures: pretend they are already counted.
+        until = budget_wait(MEDIA_BUDGET, recent + [now] * (count - 1), now)
+        if until is None:
+            return True
+        reason = (
+            f"account {self.account} has uploaded {len(recent)} pictures in the last 30 "
+            f"minutes; to stay within the server's limit the next post waits until "
+            f"{until:%H:%M} UTC"
         )
         self.state.account_waits(self.account, until=until, reason=reason)
         self.report.say(reason)

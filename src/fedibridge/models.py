@@ -6,6 +6,7 @@ fetch → ``Fetched``; parse → ``ParsedFeed`` of ``Entry``; render → ``Post`
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -88,10 +89,12 @@ class ServerLimits:
     characters_per_url: int | None = 23
     max_media: int = 4
     description_limit: int = 1500
+    image_size_limit: int = 16 * 1024 * 1024
+    image_types: tuple[str, ...] = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
     def counting_raw(self) -> ServerLimits:
         """The same limits, counting every character: for servers that count that way."""
-        return ServerLimits(self.max_characters, None, self.max_media, self.description_limit)
+        return dataclasses.replace(self, characters_per_url=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,7 @@ class Style:
     language: str | None = None  # overrides the item's and the feed's language
     spoiler_text: str = ""
     feed_title: str = ""
+    media: bool = True  # attach the item's images (feeds.NAME.media = "auto")
 
 
 @dataclass(frozen=True, slots=True)

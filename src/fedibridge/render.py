@@ -655,7 +655,7 @@ def render(entry: Entry, style: Style, limits: ServerLimits) -> Post:
     text = _fit(template, fields, tags, limits.max_characters - warning, measure)
     media = tuple(
         Image(image.url, _alt_text(image, entry, limits.description_limit))
-        for image in entry.images[: limits.max_media]
+        for image in (entry.images if style.media else ())[: limits.max_media]
     )
     return Post(
         text=text,

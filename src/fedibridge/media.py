@@ -1,0 +1,81 @@
+"""Fetch an item's picture so it can be uploaded with its description.
+
+Image URLs come from the feed, not from staff, so every one passes the private-network guard
+(unless the feed allows it). Downloads are capped by the server's own size limit and must be
+a picture type the server accepts: anything else is left out of the post, never the item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from fedibridge.errors import FedibridgeError
+from fedibridge.models import ServerLimits
+from fedibridge.netguard import Guard, PrivateAddressRefused
+
+# The picture formats servers accept, recognised by their first bytes: a website's
+# Content-Type header is often missing or wrong ("application/octet-stream").
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+class ImageUnavailable(FedibridgeError):
+    """This picture cannot be attached; the item is posted without it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    data: bytes
+    mime_type: str
+
+
+def download(
+    client: httpx.Client, url: str, limits: ServerLimits, *, allow_private_network: bool
+) -> Picture:
+    """The picture's bytes and type. Raises ImageUnavailable with a plain reason."""
+    guard = Guard(trusted_host=None, allow_private_network=allow_private_network)
+    try:
+        with client.stream("GET", url, extensions=guard.extensions()) as response:
+            if response.status_code != 200:
+                raise ImageUnavailable(f"the website answered HTTP {response.status_code}")
+            data = _read_capped(response, limits.image_size_limit)
+    except PrivateAddressRefused as error:
+        raise ImageUnavailable(str(error)) from None
+    except httpx.HTTPError as error:
+        raise ImageUnavailable(f"it could not be downloaded ({type(error).__name__})") from None
+    mime_type = sniff(data)
+    if mime_type is None or mime_type not in limits.image_types:
+        raise ImageUnavailable(f"it is not a picture type the server accepts ({mime_type})")
+    return Picture(data, mime_type)
+
+
+def sniff(data: bytes) -> str | None:
+    for signature, mime_type in _SIGNATURES:
+        if data.startswith(signature):
+            return mime_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ImageUnavailable(f"it is larger than the server accepts ({_mb(limit)})")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ImageUnavailable(f"it is larger than the server accepts ({_mb(limit)})")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.0f} MB"
