@@ -136,6 +136,8 @@ class FeedConfig(_Section):
     paused: bool = False
     allow_private_network: bool = False
     media: Literal["auto", "none"] = "auto"
+    on_update: Literal["edit", "ignore"] = "edit"
+    update_max_age: Interval = timedelta(days=7)
 
     _interval_floor = field_validator("interval")(
         lambda value: None if value is None else _at_least_a_minute(value)

@@ -29,7 +29,7 @@ from fedibridge.errors import (
 from fedibridge.fetch import fetch, make_client
 from fedibridge.models import Entry, Fetched, ParsedFeed, ServerLimits, Validators
 from fedibridge.parse import parse_feed
-from fedibridge.plan import after_feed_failure, newest, plan_entries
+from fedibridge.plan import after_feed_failure, corrections, newest, plan_entries
 from fedibridge.publish import Publisher
 from fedibridge.publish.detect import open_publisher
 from fedibridge.publish.mastodon import read_limits
@@ -138,9 +138,10 @@ class Bridge:
                 )
             report.say("not modified since the last poll")
             return _Unsaved()
+        known = state.known(name, (e.key for e in parsed.entries))
         plan = plan_entries(
             parsed.entries,
-            state.known_keys(name, (e.key for e in parsed.entries)),
+            set(known),
             first_contact=row is None or row.first_contact,
             backfill=config.backfill,
             flood_items=config.flood_guard_items,
@@ -155,6 +156,13 @@ class Bridge:
         if self.dry_run:
             planned = [n.entry for n in plan.new if n.state == "pending"]
             return _Unsaved(planned, parsed.title)
+        changed = corrections(
+            parsed.entries,
+            known,
+            edit=config.on_update == "edit",
+            max_age=config.update_max_age,
+            now=now,
+        )
         state.record_fetch(
             name,
             config.url,
@@ -165,6 +173,7 @@ class Bridge:
             title=parsed.title,
             moved_to=fetched.moved_to,
             new_entries=plan.new,
+            corrections=changed,
         )
         report.say(f"{len(parsed.entries)} items, {len(plan.new)} new, {plan.to_post} to post")
         return _Unsaved()
@@ -229,7 +238,8 @@ class Bridge:
 
     def _publish(self, state: State, name: str, report: FeedReport, unsaved: _Unsaved) -> None:
         items = state.pending(name) + [OutboxItem(name, e.key, e, 0) for e in unsaved.entries]
-        if not items:
+        edits = [] if self.dry_run else state.edits_wanted(name)
+        if not items and not edits:
             return
         account = self.settings.account_for(name)
         row = state.feed(name)
@@ -265,7 +275,8 @@ class Bridge:
                 self.http,
                 self.settings.feeds[name].allow_private_network,
             )
-            delivery.run(items, self.stop)
+            if delivery.run(items, self.stop):
+                delivery.correct(edits, self.stop)
 
     # --- looking without posting ------------------------------------------------
 

@@ -19,7 +19,7 @@ from datetime import datetime
 
 import httpx
 
-from fedibridge.errors import AccountUnusable, PostRejected, ServerUnavailable
+from fedibridge.errors import AccountUnusable, EditUnsupported, PostRejected, ServerUnavailable
 from fedibridge.media import ImageUnavailable, download
 from fedibridge.models import Entry, Image, OwnPost, Post, ServerLimits, Style
 from fedibridge.plan import (
@@ -33,7 +33,7 @@ from fedibridge.plan import (
 from fedibridge.publish import Published, Publisher
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
-from fedibridge.state import OutboxItem, State
+from fedibridge.state import EditItem, OutboxItem, State
 
 Clock = Callable[[], datetime]
 
@@ -53,14 +53,44 @@ class Delivery:
     _recent: list[OwnPost] | None = field(default=None, init=False)
     _healthy: bool = field(default=False, init=False)
 
-    def run(self, items: list[OutboxItem], stop: threading.Event) -> None:
+    def run(self, items: list[OutboxItem], stop: threading.Event) -> bool:
+        """Post the items in order. False when the account can take no more for now."""
         self.state.forget_actions_before(self.clock() - STATUS_BUDGET.window)
         for item in items:
             if stop.is_set():
                 self.report.say("stopping: the remaining items stay pending for the next start")
-                return
+                return False
             if not self._room_in_budget() or not self._deliver(item):
+                return False
+        return True
+
+    def correct(self, edits: list[EditItem], stop: threading.Event) -> None:
+        """Edit posts whose item the website corrected. Never changes visibility."""
+        for edit in edits:
+            if stop.is_set() or not self._room_in_budget():
                 return
+            post = render(edit.entry, self.style, self.limits)
+            try:
+                self.publisher.edit(edit.status_id, post)
+            except EditUnsupported as error:
+                self.report.say(f"{_describe(edit.entry)} changed, but {error}")
+            except PostRejected as error:
+                self.report.problem(
+                    f"{_describe(edit.entry)} changed, but the server refused the corrected "
+                    f"post: {error.reason}"
+                )
+            except ServerUnavailable as error:
+                self.report.problem(f"correcting posts waits: {error}")
+                return
+            except AccountUnusable as error:
+                message = account_problem(self.account, str(error))
+                self.state.account_failed(self.account, retry_at=None, problem=message)
+                self.report.problem(message)
+                return
+            else:
+                self.state.record_action(self.account, "edit", now=self.clock())
+                self.report.say(f"{_describe(edit.entry)} changed on the website; post corrected")
+            self.state.mark_edited(edit.feed, edit.key)
 
     def _deliver(self, item: OutboxItem) -> bool:
         """Post one item. False when the account can take no more posts for now."""

@@ -7,6 +7,7 @@ fetch → ``Fetched``; parse → ``ParsedFeed`` of ``Entry``; render → ``Post`
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -81,6 +82,24 @@ class NewEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Known:
+    """What the state knows of an entry seen before."""
+
+    state: Literal["pending", "posted", "skipped", "failed"]
+    fingerprint: str | None
+    posted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """An entry seen before whose content changed on the website. ``edit``: its post should
+    be edited; otherwise only the stored content is refreshed (it is not posted yet)."""
+
+    entry: Entry
+    edit: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ServerLimits:
     """What the account's server accepts. Defaults are Mastodon's."""
 
@@ -98,6 +117,16 @@ class ServerLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class ContentWarningRule:
+    """Put ``text`` as a content warning on items in one of ``categories`` (compared without
+    regard to case) or whose title or summary ``pattern`` finds."""
+
+    text: str
+    categories: tuple[str, ...] = ()
+    pattern: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Style:
     """How one feed's items become posts (from the feed's config)."""
 
@@ -108,6 +137,10 @@ class Style:
     spoiler_text: str = ""
     feed_title: str = ""
     media: bool = True  # attach the item's images (feeds.NAME.media = "auto")
+    sensitive: bool = False  # hide the images behind a click (a content warning does too)
+    content_warnings: tuple[ContentWarningRule, ...] = ()
+    keep_feed_hashtags: bool = False  # let #tags written in the feed's text stay tags
+    date_format: str = "long"  # how {published} looks; see dates.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,5 +164,6 @@ class Post:
     visibility: Visibility = "public"
     language: str | None = None
     spoiler_text: str = ""
+    sensitive: bool = False  # always true with a spoiler_text, as Mastodon forces it
     link: str | None = None
     media: tuple[Image, ...] = field(default=())

@@ -6,11 +6,12 @@ Nothing here does I/O or reads the clock; the cycle hands in what the state data
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from fedibridge.models import Entry, NewEntry, OwnPost, Post
+from fedibridge.models import Correction, Entry, Known, NewEntry, OwnPost, Post
+from fedibridge.render import html_to_text
 
 BASELINE = "already in the feed when fedibridge first read it"
 
@@ -161,6 +162,37 @@ def budget_wait(budget: Budget, recent: list[datetime], now: datetime) -> dateti
     if len(in_window) < budget.limit:
         return None
     return in_window[len(in_window) - budget.limit] + budget.window
+
+
+def fingerprint(entry: Entry) -> str:
+    """What a post shows of an entry, reduced to a hash: a change means a correction. Dates
+    and ids are left out, so a feed that only touches <updated> causes no edit."""
+    summary = html_to_text(entry.summary) if entry.summary_is_html else entry.summary
+    parts = [entry.title, summary, entry.link or ""]
+    parts += [f"{image.url} {image.alt}" for image in entry.images]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def corrections(
+    entries: tuple[Entry, ...],
+    known: Mapping[str, Known],
+    *,
+    edit: bool,
+    max_age: timedelta,
+    now: datetime,
+) -> list[Correction]:
+    """Entries seen before whose content changed. Not yet posted: refresh what will be
+    posted. Posted within ``max_age``: edit the post, when the feed wants edits."""
+    found = []
+    for entry in entries:
+        seen = known.get(entry.key)
+        if seen is None or seen.fingerprint is None or seen.fingerprint == fingerprint(entry):
+            continue
+        if seen.state == "pending":
+            found.append(Correction(entry, edit=False))
+        elif seen.state == "posted" and edit and seen.posted_at and now - seen.posted_at <= max_age:
+            found.append(Correction(entry, edit=True))
+    return found
 
 
 def find_posted(post: Post, title: str, recent: Iterable[OwnPost]) -> OwnPost | None:

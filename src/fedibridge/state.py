@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from fedibridge.errors import StateError
-from fedibridge.models import Entry, Image, NewEntry, Validators
+from fedibridge.models import Correction, Entry, Image, Known, NewEntry, Validators
+from fedibridge.plan import fingerprint
 
 EntryState = Literal["pending", "posted", "skipped", "failed"]
 
@@ -60,6 +61,8 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             status_url TEXT,
             posted_at TEXT,
             reason TEXT,
+            fingerprint TEXT,  -- what the post shows of the entry, to notice corrections
+            edit_wanted INTEGER NOT NULL DEFAULT 0,  -- posted, then corrected on the website
             PRIMARY KEY (feed, key)
         );
         CREATE INDEX entries_by_state ON entries (feed, state);
@@ -117,6 +120,14 @@ class OutboxItem:
     key: str
     entry: Entry
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class EditItem:
+    feed: str
+    key: str
+    entry: Entry
+    status_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,19 +278,6 @@ class State:
             gone_since=_time(row[14]),
         )
 
-    def known_keys(self, feed: str, keys: Iterable[str]) -> set[str]:
-        wanted = list(keys)
-        known: set[str] = set()
-        # SQLite limits the number of bound parameters; feeds with thousands of items exist.
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key FROM entries WHERE feed = ? AND key IN ({marks})", (feed, *chunk)
-            )
-            known.update(row[0] for row in rows)
-        return known
-
     def record_fetch(
         self,
         feed: str,
@@ -293,6 +291,7 @@ class State:
         title: str | None = None,
         moved_to: str | None = None,
         new_entries: Iterable[NewEntry] = (),
+        corrections: Iterable[Correction] = (),
     ) -> None:
         """Store new entries and the new validators in ONE transaction.
 
@@ -302,11 +301,21 @@ class State:
         with self._transaction():
             self._upsert_feed(feed, url, account)
             self._db.executemany(
-                "INSERT OR IGNORE INTO entries (feed, key, state, payload, discovered_at, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO entries"
+                " (feed, key, state, payload, discovered_at, reason, fingerprint)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (feed, n.entry.key, n.state, _dump_entry(n.entry), _iso(now), n.reason)
+                    (feed, n.entry.key, n.state, _dump_entry(n.entry), _iso(now), n.reason,
+                     fingerprint(n.entry))
                     for n in new_entries
+                ],
+            )  # fmt: skip
+            self._db.executemany(
+                "UPDATE entries SET payload = ?, fingerprint = ?,"
+                " edit_wanted = edit_wanted OR ? WHERE feed = ? AND key = ?",
+                [
+                    (_dump_entry(c.entry), fingerprint(c.entry), c.edit, feed, c.entry.key)
+                    for c in corrections
                 ],
             )
             self._db.execute(
@@ -370,6 +379,34 @@ class State:
         )
 
     # --- the outbox ----------------------------------------------------------
+
+    def known(self, feed: str, keys: Iterable[str]) -> dict[str, Known]:
+        """What the state knows of these entries: for noticing corrections."""
+        wanted = list(keys)
+        found: dict[str, Known] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT key, state, fingerprint, posted_at FROM entries"
+                f" WHERE feed = ? AND key IN ({marks})",
+                (feed, *chunk),
+            )
+            found.update((r[0], Known(r[1], r[2], _time(r[3]))) for r in rows)
+        return found
+
+    def edits_wanted(self, feed: str) -> list[EditItem]:
+        rows = self._db.execute(
+            "SELECT key, payload, status_id FROM entries"
+            " WHERE feed = ? AND edit_wanted AND state = 'posted' ORDER BY rowid",
+            (feed,),
+        )
+        return [EditItem(feed, r[0], _load_entry(r[1]), r[2]) for r in rows]
+
+    def mark_edited(self, feed: str, key: str) -> None:
+        self._db.execute(
+            "UPDATE entries SET edit_wanted = 0 WHERE feed = ? AND key = ?", (feed, key)
+        )
 
     def pending(self, feed: str) -> list[OutboxItem]:
         """Items waiting to be posted, oldest first (the order they were planned in)."""
