@@ -302,3 +302,45 @@ def test_an_item_repeated_in_one_feed_is_posted_once(setup) -> None:
     feeds.serve("/events.rss", rss(1, 2, 3, 4, 4))
     assert once(config) == 0
     assert len(mastodon.statuses()) == 1
+
+
+def test_max_posts_per_cycle_spreads_a_batch_over_polls(tmp_path, feed_server, mastodon, capsys):
+    url = feed_server.serve("/events.rss", rss(1))
+    config = write_config(tmp_path, url, mastodon.url, max_posts_per_cycle=2)
+    once(config)
+    feed_server.serve("/events.rss", rss(1, 2, 3, 4, 5))
+    assert once(config) == 0
+    assert len(mastodon.statuses()) == 2
+    assert "2 items wait for the next poll" in capsys.readouterr().out
+    once(config)
+    contents = [s["content"] for s in mastodon.statuses()]
+    assert len(contents) == 4 and "Event number 5" in contents[-1]
+
+
+def test_quiet_hours_hold_posts_until_they_end(tmp_path, feed_server, mastodon, capsys) -> None:
+    now = datetime.now(UTC)
+    hours = f"{now:%H:%M}-{now + timedelta(hours=2):%H:%M}"  # right now, in UTC
+    url = feed_server.serve("/events.rss", rss(1))
+    config = write_config(tmp_path, url, mastodon.url, quiet_hours=hours)
+    once(config)
+    feed_server.serve("/events.rss", rss(1, 2))
+    assert once(config) == 0
+    assert mastodon.statuses() == []
+    assert "quiet hours until" in capsys.readouterr().out
+    assert State.open(config.parent / "state" / "fedibridge.sqlite3").pending("events")
+
+
+def test_min_post_spacing_spaces_posts(tmp_path, feed_server, mastodon) -> None:
+    url = feed_server.serve("/events.rss", rss(1))
+    config = write_config(tmp_path, url, mastodon.url)
+    config.write_text(
+        config.read_text().replace("[feeds.events]", 'min_post_spacing = "2s"\n\n[feeds.events]')
+    )
+    once(config)
+    feed_server.serve("/events.rss", rss(1, 2, 3))
+    assert once(config) == 0
+    first, second = mastodon.statuses()
+    gap = datetime.fromisoformat(str(second["created_at"])) - datetime.fromisoformat(
+        str(first["created_at"])
+    )
+    assert gap >= timedelta(seconds=1.5)

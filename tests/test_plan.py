@@ -102,3 +102,43 @@ def test_idempotency_key_is_stable_and_distinct() -> None:
     assert key == idempotency_key("https://m.example", "main", "news", "id:1")
     assert key != idempotency_key("https://m.example", "main", "events", "id:1")
     assert key != idempotency_key("https://m.example", "other", "news", "id:1")
+
+
+# --- pacing ----------------------------------------------------------------------------
+
+
+def test_quiet_hours_across_midnight_end_next_morning_local_time() -> None:
+    from zoneinfo import ZoneInfo
+
+    from fedibridge.plan import Pacing, QuietHours, quiet_until
+
+    berlin = ZoneInfo("Europe/Berlin")
+    pacing = Pacing(quiet_hours=QuietHours.parse("22:00-07:00"), zone=berlin)
+    late = datetime(2026, 11, 26, 22, 30, tzinfo=berlin)
+    early = datetime(2026, 11, 27, 6, 59, tzinfo=berlin)
+    day = datetime(2026, 11, 27, 7, 0, tzinfo=berlin)
+    morning = datetime(2026, 11, 27, 7, 0, tzinfo=berlin).astimezone(UTC)
+    assert quiet_until(late, pacing) == morning
+    assert quiet_until(early, pacing) == morning
+    assert quiet_until(day, pacing) is None
+
+
+def test_quiet_hours_within_a_day() -> None:
+    from fedibridge.plan import Pacing, QuietHours, quiet_until
+
+    pacing = Pacing(quiet_hours=QuietHours.parse("12:00-13:30"))
+    assert quiet_until(datetime(2026, 11, 26, 12, 15, tzinfo=UTC), pacing) == datetime(
+        2026, 11, 26, 13, 30, tzinfo=UTC
+    )
+    assert quiet_until(datetime(2026, 11, 26, 13, 30, tzinfo=UTC), pacing) is None
+    assert quiet_until(datetime(2026, 11, 26, 12, 15, tzinfo=UTC), Pacing()) is None
+
+
+def test_quiet_hours_are_written_like_a_timetable() -> None:
+    import pytest
+
+    from fedibridge.plan import QuietHours
+
+    for wrong in ("22-7", "25:00-07:00", "10:00-10:00", "evening"):
+        with pytest.raises(ValueError, match="22:00-07:00|two different times"):
+            QuietHours.parse(wrong)

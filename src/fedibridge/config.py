@@ -12,8 +12,10 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,8 +27,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from fedibridge.dates import date_format_problem
 from fedibridge.errors import ConfigError
-from fedibridge.models import Style
+from fedibridge.filters import FILTER_FIELDS, EntryFilter, FilterField, compile_pattern
+from fedibridge.languages import normalise_language
+from fedibridge.models import ContentWarningRule, Style
+from fedibridge.plan import Pacing, QuietHours
 from fedibridge.render import TEMPLATE_FIELDS, hashtag, template_fields
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
@@ -88,8 +94,24 @@ class BridgeConfig(_Section):
     # "host:port" for the status page, /healthz and /metrics; None serves nothing.
     status_listen: str | None = None
     log_format: Literal["text", "json"] = "text"
+    timezone: str = "UTC"
 
     _interval_floor = field_validator("interval")(_at_least_a_minute)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                'write a time zone name such as "Europe/Berlin" or "America/Chicago"'
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("status_listen")
     @classmethod
@@ -105,6 +127,7 @@ class AccountConfig(_Section):
     access_token_file: Path | None = None
     # Which API to speak; "auto" asks the server (NodeInfo). See publish/detect.py.
     server_type: Literal["auto", "mastodon", "misskey"] = "auto"
+    min_post_spacing: Interval = timedelta(0)
 
     @field_validator("server")
     @classmethod
@@ -120,6 +143,56 @@ class AccountConfig(_Section):
         return self
 
 
+def _regular_expression(value: str) -> str:
+    try:
+        compile_pattern(value)
+    except re.error as error:
+        where = f" at character {error.pos + 1}" if error.pos is not None else ""
+        raise ValueError(
+            f"this is not a pattern fedibridge can use ({error.msg}{where}). To match one of "
+            "the characters ( ) [ ] { } . * + ? | ^ $ \\ as itself, put a backslash before it, "
+            "and write the pattern in single quotes ('...') so the backslash stays"
+        ) from None
+    return value
+
+
+def _one_or_many(value: object) -> object:
+    # Staff write `exclude = "cancelled"` as readily as `exclude = ["cancelled"]`.
+    return (value,) if isinstance(value, str) else value
+
+
+Pattern = Annotated[str, AfterValidator(_regular_expression)]
+Patterns = Annotated[tuple[Pattern, ...], BeforeValidator(_one_or_many)]
+
+
+class ContentWarningConfig(_Section):
+    """One [[feeds.NAME.content_warnings]] rule."""
+
+    text: str
+    when_category: Annotated[tuple[str, ...], BeforeValidator(_one_or_many)] = ()
+    when_matches: Pattern | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _says_something(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError('write the warning readers see first, such as text = "Horror"')
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _has_a_condition(self) -> ContentWarningConfig:
+        if not self.when_category and self.when_matches is None:
+            raise ValueError(
+                "say which items get this warning: when_category = [...], when_matches = "
+                "'...', or both"
+            )
+        return self
+
+    def rule(self) -> ContentWarningRule:
+        pattern = compile_pattern(self.when_matches) if self.when_matches is not None else None
+        return ContentWarningRule(self.text, self.when_category, pattern)
+
+
 class FeedConfig(_Section):
     url: str
     account: str | None = None  # may be left out when there is exactly one account
@@ -129,6 +202,13 @@ class FeedConfig(_Section):
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"
     language: str | None = None
     spoiler_text: str = ""
+    sensitive: bool = False
+    content_warnings: tuple[ContentWarningConfig, ...] = ()
+    include: Patterns = ()
+    exclude: Patterns = ()
+    filter_fields: Annotated[tuple[FilterField, ...], BeforeValidator(_one_or_many)] = FILTER_FIELDS
+    keep_feed_hashtags: bool = False
+    date_format: str = "long"
     interval: Interval | None = None
     backfill: int = Field(default=0, ge=0, le=40)
     flood_guard_items: int = Field(default=10, ge=1)
@@ -138,6 +218,15 @@ class FeedConfig(_Section):
     media: Literal["auto", "none"] = "auto"
     on_update: Literal["edit", "ignore"] = "edit"
     update_max_age: Interval = timedelta(days=7)
+    max_posts_per_cycle: int = Field(default=0, ge=0)
+    quiet_hours: str | None = None
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            QuietHours.parse(value)
+        return value
 
     _interval_floor = field_validator("interval")(
         lambda value: None if value is None else _at_least_a_minute(value)
@@ -166,9 +255,38 @@ class FeedConfig(_Section):
     @field_validator("language")
     @classmethod
     def _iso_639_1(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[a-z]{2}", value):
+        if value is None:
+            return None
+        code = normalise_language(value)  # "en-GB" → "en", "deu" → "de"
+        if code is None:
             raise ValueError('write a two-letter language code such as "en", "de" or "fr"')
+        return code
+
+    @field_validator("filter_fields")
+    @classmethod
+    def _something_to_search(cls, value: tuple[FilterField, ...]) -> tuple[FilterField, ...]:
+        if not value:
+            raise ValueError(
+                'list where include and exclude look: "title", "summary", "categories"'
+            )
         return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _readable_date(cls, value: str) -> str:
+        problem = date_format_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    def entry_filter(self, name: str) -> EntryFilter:
+        """The include/exclude rules of the feed called ``name`` in the config."""
+        return EntryFilter(
+            key=f"feeds.{name}",
+            include=tuple(compile_pattern(p) for p in self.include),
+            exclude=tuple(compile_pattern(p) for p in self.exclude),
+            fields=self.filter_fields,
+        )
 
     def style(self, feed_title: str) -> Style:
         return Style(
@@ -179,6 +297,10 @@ class FeedConfig(_Section):
             spoiler_text=self.spoiler_text,
             feed_title=self.title or feed_title,
             media=self.media == "auto",
+            sensitive=self.sensitive,
+            content_warnings=tuple(warning.rule() for warning in self.content_warnings),
+            keep_feed_hashtags=self.keep_feed_hashtags,
+            date_format=self.date_format,
         )
 
 
@@ -219,6 +341,15 @@ class Settings(BaseSettings):
         if problems:
             raise ConfigError(problems)
         return self
+
+    def pacing_for(self, feed_name: str) -> Pacing:
+        feed = self.feeds[feed_name]
+        return Pacing(
+            max_posts_per_cycle=feed.max_posts_per_cycle,
+            min_spacing=self.accounts[self.account_for(feed_name)].min_post_spacing,
+            quiet_hours=QuietHours.parse(feed.quiet_hours) if feed.quiet_hours else None,
+            zone=self.bridge.zone,
+        )
 
     def account_for(self, feed_name: str) -> str:
         """The account name that posts ``feed_name`` (validated to exist)."""

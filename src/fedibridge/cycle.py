@@ -146,6 +146,7 @@ class Bridge:
             backfill=config.backfill,
             flood_items=config.flood_guard_items,
             flood_ratio=config.flood_guard_ratio,
+            entry_filter=config.entry_filter(name),
         )
         for reason in parsed.dropped:
             report.say(f"item left out: {reason}")
@@ -274,6 +275,7 @@ class Bridge:
                 self.rand,
                 self.http,
                 self.settings.feeds[name].allow_private_network,
+                self.settings.pacing_for(name),
             )
             if delivery.run(items, self.stop):
                 delivery.correct(edits, self.stop)

@@ -25,10 +25,12 @@ from fedibridge.models import Entry, Image, OwnPost, Post, ServerLimits, Style
 from fedibridge.plan import (
     MEDIA_BUDGET,
     STATUS_BUDGET,
+    Pacing,
     after_post_failure,
     budget_wait,
     find_posted,
     idempotency_key,
+    quiet_until,
 )
 from fedibridge.publish import Published, Publisher
 from fedibridge.render import render
@@ -50,15 +52,19 @@ class Delivery:
     rand: Callable[[], float]
     http: httpx.Client
     allow_private_network: bool = False
+    pacing: Pacing = field(default_factory=Pacing)
     _recent: list[OwnPost] | None = field(default=None, init=False)
     _healthy: bool = field(default=False, init=False)
+    _posted_count: int = field(default=0, init=False)
 
     def run(self, items: list[OutboxItem], stop: threading.Event) -> bool:
         """Post the items in order. False when the account can take no more for now."""
         self.state.forget_actions_before(self.clock() - STATUS_BUDGET.window)
-        for item in items:
+        for number, item in enumerate(items):
             if stop.is_set():
                 self.report.say("stopping: the remaining items stay pending for the next start")
+                return False
+            if not self._may_post_now(len(items) - number) or not self._keep_spacing(stop):
                 return False
             if not self._room_in_budget() or not self._deliver(item):
                 return False
@@ -67,7 +73,7 @@ class Delivery:
     def correct(self, edits: list[EditItem], stop: threading.Event) -> None:
         """Edit posts whose item the website corrected. Never changes visibility."""
         for edit in edits:
-            if stop.is_set() or not self._room_in_budget():
+            if stop.is_set() or self._quiet(len(edits)) or not self._room_in_budget():
                 return
             post = render(edit.entry, self.style, self.limits)
             try:
@@ -168,7 +174,38 @@ class Delivery:
             attached.append(image)
         return dataclasses.replace(post, media=tuple(attached)), media_ids
 
+    def _may_post_now(self, waiting: int) -> bool:
+        if self._quiet(waiting):
+            return False
+        limit = self.pacing.max_posts_per_cycle
+        if limit and self._posted_count >= limit:
+            self.report.say(
+                f"{waiting} items wait for the next poll (max_posts_per_cycle = {limit})"
+            )
+            return False
+        return True
+
+    def _quiet(self, waiting: int) -> bool:
+        until = quiet_until(self.clock(), self.pacing)
+        if until is None:
+            return False
+        local = until.astimezone(self.pacing.zone)
+        self.report.say(f"quiet hours until {local:%H:%M}: {waiting} items wait")
+        return True
+
+    def _keep_spacing(self, stop: threading.Event) -> bool:
+        """Wait until the account's last post is min_post_spacing old. False if stopped."""
+        spacing = self.pacing.min_spacing
+        if not spacing:
+            return True
+        now = self.clock()
+        recent = self.state.actions_since(self.account, ("status",), now - spacing)
+        if not recent:
+            return True
+        return not stop.wait((recent[-1] + spacing - now).total_seconds())
+
     def _posted(self, item: OutboxItem, post: Post, published: Published) -> None:
+        self._posted_count += 1
         now = self.clock()
         self.state.mark_posted(
             item.feed, item.key, status_id=published.status_id, status_url=published.url, now=now

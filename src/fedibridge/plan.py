@@ -6,10 +6,12 @@ Nothing here does I/O or reads the clock; the cycle hands in what the state data
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
+from fedibridge.filters import EntryFilter, filter_reason
 from fedibridge.models import Correction, Entry, Known, NewEntry, OwnPost, Post
 from fedibridge.render import html_to_text
 
@@ -34,25 +36,33 @@ def plan_entries(
     backfill: int,
     flood_items: int,
     flood_ratio: float,
+    entry_filter: EntryFilter | None = None,
 ) -> Plan:
     """Decide the fate of every entry the state does not know yet.
 
     First contact records everything and posts only the ``backfill`` newest. Later polls post
     every new entry, unless so many arrive at once that the site has most likely changed its
     item ids or addresses (the flood guard): then nothing is posted and staff are told.
+    Entries the feed's ``entry_filter`` leaves out are never posted (``filters.py``).
     """
     fresh = oldest_first([e for e in entries if e.key not in known])
     if not fresh:
         return Plan(())
+    # A filtered entry keeps its own reason in every case: `fedibridge retry` releases what
+    # the flood guard held back by its reason, and must never release what staff filtered.
+    left_out = {e.key: r for e in fresh if (r := filter_reason(e, entry_filter)) is not None}
     if first_contact:
-        cut = len(fresh) - min(backfill, len(fresh))
+        wanted = [e for e in fresh if e.key not in left_out]
+        posted = {e.key for e in wanted[len(wanted) - min(backfill, len(wanted)) :]}
         new = tuple(
-            NewEntry(e, "skipped", BASELINE) if i < cut else NewEntry(e, "pending")
-            for i, e in enumerate(fresh)
+            NewEntry(e, "pending")
+            if e.key in posted
+            else NewEntry(e, "skipped", left_out.get(e.key, BASELINE))
+            for e in fresh
         )
         note = (
             f"first visit: {len(fresh)} items recorded as already published; "
-            f"{len(fresh) - cut} of the newest will be posted (backfill)"
+            f"{len(posted)} of the newest will be posted (backfill)"
         )
         return Plan(new, note)
     if len(fresh) > flood_items and len(fresh) >= flood_ratio * len(entries):
@@ -64,8 +74,13 @@ def plan_entries(
             f"{reason}. Nothing was posted from this poll. If these really are new, raise "
             "flood_guard_items for this feed and run `fedibridge retry`."
         )
-        return Plan(tuple(NewEntry(e, "skipped", reason) for e in fresh), note)
-    return Plan(tuple(NewEntry(e, "pending") for e in fresh))
+        return Plan(tuple(NewEntry(e, "skipped", left_out.get(e.key, reason)) for e in fresh), note)
+    new = tuple(
+        NewEntry(e, "skipped", left_out[e.key]) if e.key in left_out else NewEntry(e, "pending")
+        for e in fresh
+    )
+    filtered = f"{len(left_out)} new items left out by the feed's filters" if left_out else None
+    return Plan(new, filtered)
 
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
@@ -195,6 +210,54 @@ def corrections(
     return found
 
 
+# --- pacing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours:
+        """ "22:00-07:00" → QuietHours; ValueError with a message for staff."""
+        match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+        if not match:
+            raise ValueError('write the hours as "22:00-07:00" (from-to, 24-hour clock)')
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59 or (h1, m1) == (h2, m2):
+            raise ValueError('write two different times of day, such as "22:00-07:00"')
+        return cls(time(h1, m1), time(h2, m2))
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How one feed's posts are spread out (from its config and its account's)."""
+
+    max_posts_per_cycle: int = 0  # 0: no limit
+    min_spacing: timedelta = timedelta(0)
+    quiet_hours: QuietHours | None = None
+    zone: tzinfo = UTC
+
+
+def quiet_until(now: datetime, pacing: Pacing) -> datetime | None:
+    """The end of the quiet hours ``now`` falls in, or None when posting is allowed."""
+    quiet = pacing.quiet_hours
+    if quiet is None:
+        return None
+    local = now.astimezone(pacing.zone)
+    moment = local.time().replace(tzinfo=None)
+    if quiet.start < quiet.end:
+        inside = quiet.start <= moment < quiet.end
+        end_day = local.date()
+    else:  # across midnight, such as 22:00-07:00
+        inside = moment >= quiet.start or moment < quiet.end
+        end_day = local.date() + timedelta(days=1 if moment >= quiet.start else 0)
+    if not inside:
+        return None
+    return datetime.combine(end_day, quiet.end, tzinfo=pacing.zone).astimezone(UTC)
+
+
 def find_posted(post: Post, title: str, recent: Iterable[OwnPost]) -> OwnPost | None:
     """The account's post that already carries this item, if any.
 
@@ -217,7 +280,9 @@ def find_posted(post: Post, title: str, recent: Iterable[OwnPost]) -> OwnPost | 
 
 
 def _squash(text: str) -> str:
-    return " ".join(text.split())
+    # Without the invisible word joiners render puts into "@name" and "#tag" from the feed
+    # (render.defuse): the item's title has none, and some servers may drop them.
+    return " ".join(text.replace("\u2060", "").split())
 
 
 def idempotency_key(server: str, account: str, feed: str, entry_key: str) -> str:

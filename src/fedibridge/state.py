@@ -654,7 +654,7 @@ def _load_entry(payload: str) -> Entry:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _opt_iso(moment: datetime | None) -> str | None:
