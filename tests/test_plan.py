@@ -140,5 +140,5 @@ def test_quiet_hours_are_written_like_a_timetable() -> None:
     from fedibridge.plan import QuietHours
 
     for wrong in ("22-7", "25:00-07:00", "10:00-10:00", "evening"):
-        with pytest.raises(ValueError, match="22:00-07:00|two different times"):
+        with pytest.raises(ValueError, match=r"22:00-07:00|two different times"):
             QuietHours.parse(wrong)
