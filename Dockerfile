@@ -1,34 +1,58 @@
 # fedibridge: posts a library's feeds to its fediverse account.
 # Config at /config/config.toml (mount it read-only), state in the volume /data,
-# the access token as a Docker secret in /run/secrets/.
+# the access token as a Docker secret in /run/secrets/. Runs with a read-only root filesystem.
+#
+# Build:  docker build --build-arg SOURCE_URL=https://where.you/publish/fedibridge -t fedibridge .
+
+# --- build: the same install step CI runs on a fresh machine (.ci/run) -------------------------
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+# A virtual environment, so that the final image takes exactly what fedibridge needs and
+# nothing of the build (the source tree); pip and setuptools, which only install, are dropped.
+RUN python -m venv /opt/fedibridge \
+ && /opt/fedibridge/bin/python -m pip install --no-cache-dir . \
+ && /opt/fedibridge/bin/python -m pip uninstall --yes pip setuptools
+
+# --- run ---------------------------------------------------------------------------------------
 FROM python:3.11-slim
 
+ARG VERSION=0.1.0
+ARG SOURCE_URL=""
 LABEL org.opencontainers.image.title="fedibridge" \
       org.opencontainers.image.description="Posts a library's RSS/Atom feeds to its fediverse account, each item once." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.licenses="MIT"
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# Nothing is written outside /data: no bytecode caches (the install step compiled them
+# already), no pip cache. Output unbuffered, so log lines reach `docker logs` at once.
+ENV PATH=/opt/fedibridge/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
     FEDIBRIDGE_CONFIG=/config/config.toml \
     FEDIBRIDGE_BRIDGE__STATE_PATH=/data/fedibridge.sqlite3
 
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY src ./src
-# The same install step CI runs on a fresh machine (.ci/run): a plain `pip install .`.
-RUN python -m pip install --no-cache-dir . \
- && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fedibridge \
+COPY --from=build /opt/fedibridge /opt/fedibridge
+RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fedibridge \
  && mkdir -p /data /config \
- && chown fedibridge:fedibridge /data
+ && chown 10001:10001 /data
 
 USER 10001:10001
+WORKDIR /data
 VOLUME ["/data"]
+# The status page, when [bridge] status_listen = "0.0.0.0:8080" (docker-compose.yml sets it).
+EXPOSE 8080
 
 # Healthy while every feed has been polled within three of its intervals. No curl needed.
 HEALTHCHECK --interval=5m --timeout=30s --start-period=2m \
   CMD ["fedibridge", "healthcheck"]
 
-# Exec form, so fedibridge itself receives SIGTERM (docker stop) and finishes the post in
-# flight before it exits.
+# Exec form: fedibridge itself receives SIGTERM (docker stop), finishes the post in flight
+# and exits. It handles SIGTERM and SIGINT itself and starts no child processes, so it needs
+# no init to forward signals or reap zombies; `init: true` (compose) or `docker run --init`
+# adds Docker's own tini all the same.
 ENTRYPOINT ["fedibridge"]
 CMD ["run"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from html import escape
 
 BASE_TIME = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -34,7 +34,7 @@ _DETAILS = (
     "Arts & crafts",
     "Rhymes & songs",
     "Q&A",
-    "for ages 3–5",
+    "for ages 3\u20135",
     "with coffee",
     "in the Reading Room",
     "bring your own project",
@@ -164,7 +164,7 @@ def _atom(feed: int, items: list[Item], updated: datetime) -> bytes:
     parts = [
         '<?xml version="1.0" encoding="utf-8"?>\n'
         '<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en">\n'
-        f"<title type=\"html\">Riverside Library {feed} &amp;#8211; What&amp;#8217;s on</title>\n"
+        f'<title type="html">Riverside Library {feed} &amp;#8211; What&amp;#8217;s on</title>\n'
         f'<link href="https://{host}/" rel="alternate" />\n'
         f'<link href="https://{host}/atom.xml" rel="self" />\n'
         f"<id>https://{host}/atom.xml</id>\n"

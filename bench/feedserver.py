@@ -1,13 +1,17 @@
 """A loopback web server for N generated feeds, fast enough not to be the bottleneck.
 
 Run as its own process (``python bench/feedserver.py --feeds 1000``), so its CPU is never
-counted as the bridge's. It prints ``READY <port>`` once it listens.
+counted as the bridge's. It prints ``READY [ports]`` once it listens.
 
 - ``GET /feeds/<i>.xml`` serves feed ``i``. Responses are precomputed bytes (gzip too, when
   the client accepts it); ETag / If-None-Match and Last-Modified / If-Modified-Since are
   honoured (If-None-Match wins when both are sent, as RFC 9110 says). HTTP/1.1 keep-alive.
 - ``POST /_ctl/add?feeds=0,5,9&items=1`` (or ``step=10`` for every tenth feed, or
   ``all=1``) publishes new items, which changes the feed's validators.
+- ``--tls CERT KEY`` serves HTTPS; ``--port-per-feed`` gives every feed a listening port of
+  its own, so a client treats each feed as a separate website (a connection and, with TLS,
+  a handshake per feed, as with real feeds on different hosts). The control paths answer on
+  every port.
 - ``GET /_ctl/stats`` answers JSON: requests by status, bytes sent and this process's own
   CPU seconds. ``POST /_ctl/reset`` zeroes the counters.
 
@@ -22,6 +26,7 @@ import asyncio
 import gzip
 import json
 import signal
+import ssl
 import sys
 import time
 from dataclasses import dataclass, field
@@ -166,7 +171,9 @@ def _not_modified(feed: Feed, headers: dict[str, str]) -> bool:
 _REASONS = {200: "OK", 304: "Not Modified", 404: "Not Found", 405: "Method Not Allowed"}
 
 
-def _response(status: int, headers: dict[str, str], body: bytes, length: int | None = None) -> bytes:
+def _response(
+    status: int, headers: dict[str, str], body: bytes, length: int | None = None
+) -> bytes:
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     if status != 304:
@@ -215,16 +222,29 @@ class Connection(asyncio.Protocol):
                 return
 
 
-async def serve(site: Site, port: int) -> None:
+async def serve(site: Site, port: int, listeners: int, tls: ssl.SSLContext | None) -> None:
+    """Listen on ``listeners`` ports (the first one is ``port``, 0 for any) until SIGTERM.
+    Prints ``READY`` and the ports as a JSON list."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(site), "127.0.0.1", port, backlog=1024)
+    servers = []
+    for number in range(listeners):
+        servers.append(
+            await loop.create_server(
+                lambda: Connection(site),
+                "127.0.0.1",
+                port if number == 0 else 0,
+                backlog=1024,
+                ssl=tls,
+            )
+        )
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    bound = server.sockets[0].getsockname()[1]
-    print(f"READY {bound}", flush=True)
-    async with server:
-        await stop.wait()
+    ports = [server.sockets[0].getsockname()[1] for server in servers]
+    print(f"READY {json.dumps(ports)}", flush=True)
+    await stop.wait()
+    for server in servers:
+        server.close()
 
 
 def main() -> None:
@@ -233,10 +253,17 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20, help="items in each feed at start")
     parser.add_argument("--window", type=int, default=0, help="items a feed shows (0: --items)")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-per-feed", action="store_true")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = parser.parse_args()
     site = Site(args.feeds, args.items, args.window or args.items)
+    tls = None
+    if args.tls:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(*args.tls)
+    listeners = args.feeds if args.port_per_feed else 1
     try:
-        asyncio.run(serve(site, args.port))
+        asyncio.run(serve(site, args.port, listeners, tls))
     except KeyboardInterrupt:
         sys.exit(0)
 

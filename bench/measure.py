@@ -7,6 +7,7 @@ harness. Wall time is taken around the child's whole life, start-up included.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -26,15 +27,48 @@ CHILD_TIMEOUT = 900.0
 PYCACHE = Path("/tmp/fedibridge-bench/pycache")
 
 
+RUNTIME = Path("/tmp/fedibridge-bench/runtime")
+"""A virtualenv with fedibridge and its runtime dependencies only, as in the container image.
+The development venv carries test and other tools (trio, pulled in by selenium, costs httpcore
+60 ms at import), which would distort start-up time and memory."""
+
+_bin = Path(sys.executable).parent
+
+
+def use_runtime(venv: Path | None, project: Path) -> Path:
+    """Run the bridge from ``venv`` (created with ``pip install -e project`` when missing or
+    older than pyproject.toml), or from this interpreter's venv when ``venv`` is None."""
+    global _bin
+    if venv is None:
+        _bin = Path(sys.executable).parent
+        return _bin
+    marker = venv / ".installed"
+    pyproject = project / "pyproject.toml"
+    if not marker.exists() or marker.stat().st_mtime < pyproject.stat().st_mtime:
+        if not (venv / "bin" / "python").exists():
+            run_quiet([sys.executable, "-m", "venv", str(venv)], timeout=300)
+        run_quiet([str(venv / "bin" / "pip"), "install", "-q", "-e", str(project)], timeout=900)
+        marker.touch()
+    _bin = venv / "bin"
+    return _bin
+
+
+def bridge_python() -> str:
+    return str(_bin / "python")
+
+
 def fedibridge_command() -> list[str]:
-    script = Path(sys.executable).parent / "fedibridge"
+    script = _bin / "fedibridge"
     if script.exists():
         return [str(script)]
     found = shutil.which("fedibridge")
-    return [found] if found else [sys.executable, "-m", "fedibridge"]
+    return [found] if found else [bridge_python(), "-m", "fedibridge"]
 
 
-def bridge_env(*, bytecode: bool = True) -> dict[str, str]:
+def bridge_env(*, bytecode: bool = True, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The bridge's environment. ``bytecode=True``: compiled modules are cached (in PYCACHE),
+    as in the container image; False: as in this development checkout, where
+    PYTHONDONTWRITEBYTECODE is set and fedibridge's own modules are compiled at every start."""
     env = dict(os.environ)
     env.pop("PYTHONPYCACHEPREFIX", None)
     if bytecode:
@@ -42,8 +76,7 @@ def bridge_env(*, bytecode: bool = True) -> dict[str, str]:
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     else:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        # A prefix that has never been written: nothing cached is found, nothing is written.
-        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE.parent / "empty-pycache")
+    env.update(extra or {})
     return env
 
 
@@ -101,11 +134,16 @@ def run_child(
     )
 
 
+def run_quiet(argv: Sequence[str], timeout: float = 120) -> None:
+    """Run a helper command (openssl, pip...), raising with its output if it fails."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed: {done.stderr.strip()[-500:]}")
+
+
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ mastodon-mock are counted from its access log (one line per request).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+from measure import run_quiet
 
 BENCH = Path(__file__).resolve().parent
 MOCK_TOKEN = "mock_token"  # mastodon-mock's seeded test account; not a credential
@@ -51,21 +53,104 @@ def _stop(process: subprocess.Popen[Any]) -> None:
             process.wait(timeout=10)
 
 
-class FeedServer:
-    """``bench/feedserver.py`` in a child process."""
+class Certificates:
+    """A throw-away CA and a certificate for 127.0.0.1 it signed (RSA 2048, as most websites
+    use), plus a CA bundle: the system's roots and this CA, so that the bridge loads a bundle
+    of realistic size (give its path as SSL_CERT_FILE)."""
 
-    def __init__(self, feeds: int, items: int = 20, window: int = 0) -> None:
-        self.process = subprocess.Popen(
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.ca, self.cert, self.key = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+        self.bundle = folder / "bundle.pem"
+        ca_key, request, extensions = folder / "ca.key", folder / "cert.csr", folder / "san.cnf"
+        extensions.write_text("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+        openssl = ["openssl"]
+        run_quiet(
             [
-                sys.executable,
-                str(BENCH / "feedserver.py"),
-                f"--feeds={feeds}",
-                f"--items={items}",
-                f"--window={window}",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
+                *openssl,
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=fedibridge bench CA",
+                "-keyout",
+                str(ca_key),
+                "-out",
+                str(self.ca),
+            ]
         )
+        run_quiet(
+            [
+                *openssl,
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                str(self.key),
+                "-out",
+                str(request),
+            ]
+        )
+        run_quiet(
+            [
+                *openssl,
+                "x509",
+                "-req",
+                "-in",
+                str(request),
+                "-CA",
+                str(self.ca),
+                "-CAkey",
+                str(ca_key),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                str(extensions),
+                "-out",
+                str(self.cert),
+            ]
+        )
+        system = Path(os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"))
+        roots = system.read_text() if system.is_file() else ""
+        self.bundle.write_text(roots + self.ca.read_text())
+
+
+class FeedServer:
+    """``bench/feedserver.py`` in a child process.
+
+    ``port_per_feed`` makes every feed a separate website to the client (its own port, so its
+    own connection); ``tls`` serves HTTPS with those certificates.
+    """
+
+    def __init__(
+        self,
+        feeds: int,
+        items: int = 20,
+        window: int = 0,
+        *,
+        port_per_feed: bool = False,
+        tls: Certificates | None = None,
+    ) -> None:
+        argv = [
+            sys.executable,
+            str(BENCH / "feedserver.py"),
+            f"--feeds={feeds}",
+            f"--items={items}",
+            f"--window={window}",
+        ]
+        if port_per_feed:
+            argv.append("--port-per-feed")
+        if tls is not None:
+            argv += ["--tls", str(tls.cert), str(tls.key)]
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         # The server prints READY only after it has generated every feed; readline blocks
         # until then, or returns "" if the process died.
@@ -73,14 +158,20 @@ class FeedServer:
         if not line.startswith("READY "):
             _stop(self.process)
             raise RuntimeError(f"feed server did not start: {line!r}")
-        self.base_url = f"http://127.0.0.1:{int(line.split()[1])}"
+        self.ports: list[int] = json.loads(line.removeprefix("READY "))
+        scheme = "https" if tls is not None else "http"
+        self._origins = [f"{scheme}://127.0.0.1:{port}" for port in self.ports]
         self.feeds = feeds
-        self._http = httpx.Client(base_url=self.base_url, timeout=30)
+        self._http = httpx.Client(
+            base_url=self._origins[0], timeout=30, verify=str(tls.ca) if tls else True
+        )
 
     def url(self, index: int) -> str:
-        return f"{self.base_url}/feeds/{index}.xml"
+        return f"{self._origins[index % len(self._origins)]}/feeds/{index}.xml"
 
-    def add(self, *, feeds: list[int] | None = None, step: int | None = None, items: int = 1) -> None:
+    def add(
+        self, *, feeds: list[int] | None = None, step: int | None = None, items: int = 1
+    ) -> None:
         """Publish ``items`` new items in the given feeds (or in every ``step``-th feed)."""
         params: dict[str, str | int] = {"items": items}
         if step is not None:
@@ -88,6 +179,11 @@ class FeedServer:
         else:
             params["feeds"] = ",".join(map(str, feeds or []))
         self._http.post("/_ctl/add", params=params).raise_for_status()
+
+    def size(self, index: int) -> tuple[int, int]:
+        """Bytes of feed ``index``: the document, and the gzip-compressed answer."""
+        response = self._http.get(f"/feeds/{index}.xml")
+        return len(response.content), int(response.headers["Content-Length"])
 
     def stats(self) -> dict[str, Any]:
         data: dict[str, Any] = self._http.get("/_ctl/stats").json()
@@ -106,7 +202,10 @@ class FeedServer:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -192,6 +291,9 @@ class MastodonServer:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()

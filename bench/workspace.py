@@ -23,17 +23,28 @@ def write_config(
     *,
     count: int | None = None,
     options: FeedOptions = FeedOptions(),
+    account: str = "main",
+    token: bool = True,
 ) -> Path:
-    """A config.toml for the first ``count`` feeds of ``feeds``, all posting to one account."""
+    """A config.toml for the first ``count`` feeds of ``feeds``, all posting to one account.
+
+    ``account`` names the account section: a new name starts a new rate budget in the state
+    (fedibridge allows 270 posts per account in 3 hours). ``token=False`` points the account
+    at a token file that does not exist, so items pile up as pending."""
+    credential = (
+        f"access_token = {_toml(MOCK_TOKEN)}"
+        if token
+        else f"access_token_file = {_toml(str(folder / 'missing-token'))}"
+    )
     lines = [
         "[bridge]",
         f"state_path = {_toml(str(folder / 'state.sqlite3'))}",
         f"interval = {_toml(options.interval)}",
         f"contact = {_toml('https://library.example/contact')}",
         "",
-        "[accounts.main]",
+        f"[accounts.{account}]",
         f"server = {_toml(mastodon.url)}",
-        f"access_token = {_toml(MOCK_TOKEN)}",
+        credential,
         "",
     ]
     for index in range(feeds.feeds if count is None else count):

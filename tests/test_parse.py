@@ -376,9 +376,15 @@ def test_author_and_categories_from_a_real_feed() -> None:
     ("name", "language"),
     [
         ("feed-rs--rss2--rss_2.0_spiegel.xml", "de"),
-        ("feed-rs--rss0--rss_0.91_missing_id.xml", "es"),
+        ("feed-rs--rss0--rss_0.91_missing_id.xml", "es"),  # es-ES
         ("miniflux--parser--urdu_UTF8.xml", "ur"),
-        ("rss-parser--encoding-gb2312.xml", "zh"),
+        ("rss-parser--encoding-gb2312.xml", "zh"),  # zh-cn
+        ("feed-rs--rss2--rss_2.0_ilgiornale.xml", "it"),
+        ("miniflux--parser--encoding_WINDOWS-1251.xml", "ru"),
+        ("rss-parser--guardian.rss", "en"),  # en-gb, in <language> and in dc:language
+        ("feed-rs--rss2--rss_2.0_relurl_1.xml", "en"),  # en-US
+        ("feed-rs--rss2--rss_2.0_vimeo_media.xml", "en"),  # xml:lang="en-US" on the channel
+        ("nypl-opds--feedbooks--feed_with_open_access_book.atom", "en"),  # dcterms:language
         ("mastodon--m.cmx.im-nova.rss", None),
     ],
 )
@@ -389,6 +395,28 @@ def test_language_is_iso_639_1_for_the_feed_and_its_entries(
 
     assert feed.language == language
     assert {entry.language for entry in feed.entries} == {language}
+
+
+def test_the_language_of_an_atom_entrys_content_counts_when_the_feed_has_none() -> None:
+    feed = shared("netnewswire--DaringFireball.atom")  # <content xml:lang="en">
+
+    assert feed.language is None
+    assert {entry.language for entry in feed.entries} == {"en"}
+
+
+def test_an_items_dc_language_overrides_the_channels_language() -> None:
+    body = (
+        b'<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
+        b"<title>t</title><language>en-gb</language>"
+        b"<item><guid>1</guid><title>Hora del cuento</title><dc:language>spa</dc:language></item>"
+        b"<item><guid>2</guid><title>Vorlesestunde</title><dc:language>ger</dc:language></item>"
+        b"<item><guid>3</guid><title>Story time</title><dc:language>Klingon</dc:language></item>"
+        b"</channel></rss>"
+    )
+
+    feed = parse_feed(body, FEED_URL)
+
+    assert [entry.language for entry in feed.entries] == ["es", "de", "en"]
 
 
 def test_an_entry_language_overrides_the_feed_language() -> None:
@@ -417,6 +445,22 @@ def test_an_entry_language_overrides_the_feed_language() -> None:
         ("x", None),
         (None, None),
         ("12", None),
+        ("de-DE", "de"),
+        ("zh-Hans", "zh"),
+        ("zh-Hant-TW", "zh"),
+        ("ur", "ur"),
+        ("ur-PK", "ur"),
+        ("deu", "de"),  # ISO 639-2/T
+        ("ger", "de"),  # ISO 639-2/B, as library catalogues write it
+        ("eng", "en"),
+        ("fre", "fr"),
+        ("nob", "nb"),
+        ("iw", "he"),  # withdrawn, but Java still writes it
+        ("ast", None),  # Asturian has no two-letter code
+        ("zz", None),
+        ("xx-pirate", None),
+        ("en-", "en"),
+        (42, None),
     ],
 )
 def test_normalise_language(tag: str | None, expected: str | None) -> None:

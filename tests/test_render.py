@@ -9,19 +9,28 @@ whole posts from real feeds.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import regex
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fedibridge.models import Entry, Image, ServerLimits, Style
+from fedibridge.config import FeedConfig
+from fedibridge.models import ContentWarningRule, Entry, Image, Post, ServerLimits, Style
+from fedibridge.plan import plan_entries
 from fedibridge.render import (
     TEMPLATE_FIELDS,
+    WORD_JOINER,
+    content_warning,
     count_length,
+    defuse,
     hashtag,
     hashtags_for,
     html_to_text,
@@ -30,7 +39,7 @@ from fedibridge.render import (
     truncate,
 )
 from fedibridge.urls import URL_PATTERN, trim_url_match
-from tests.conftest import SHARED_FEEDS
+from tests.conftest import FIXTURES, SHARED_FEEDS
 
 DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{link}\n\n{hashtags}"
 MASTODON = ServerLimits()
@@ -697,6 +706,215 @@ def test_german_event_with_umlauts_and_tags() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Text that stays safe: no mentions of strangers, no junk tags, no hidden formatting
+# --------------------------------------------------------------------------------------------
+
+WJ = WORD_JOINER
+
+
+def test_a_mention_in_feed_text_is_broken_invisibly() -> None:
+    text = "Ask @librarian, or @bob@social.example, at the desk."
+    assert defuse(text) == f"Ask @{WJ}librarian, or @{WJ}bob@social.example, at the desk."
+    assert defuse(text).replace(WJ, "") == text  # readers see exactly the feed's text
+
+
+def test_an_email_address_and_links_stay_intact() -> None:
+    text = (
+        "Write to events@library.example or follow https://social.example/@library and "
+        "https://library.example.org/hours#saturday"
+    )
+    assert defuse(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Call numbers, programming languages and item numbers are no tags: left as written.
+        ("Shelved at QA76.73 item#5", "Shelved at QA76.73 item#5"),
+        ("Learn C# and F#.", "Learn C# and F#."),
+        ("# 5 and a lone #", "# 5 and a lone #"),
+        # Anything a server could read as a tag is broken.
+        ("QA76.73 #2a", f"QA76.73 #{WJ}2a"),
+        ("the #1 bestseller", f"the #{WJ}1 bestseller"),
+        ("Costumes welcome! #Halloween", f"Costumes welcome! #{WJ}Halloween"),
+        ("(#Halloween)", f"(#{WJ}Halloween)"),
+        ("Café#Neu", f"Café#{WJ}Neu"),  # Misskey reads a tag after a non-ASCII letter
+        ("\uff03Halloween \uff20bob", f"\uff03{WJ}Halloween \uff20{WJ}bob"),
+    ],
+)
+def test_stray_hashtags_in_feed_text_are_broken(text: str, expected: str) -> None:
+    assert defuse(text) == expected
+
+
+def test_the_posts_own_tags_stay_tags_in_the_text() -> None:
+    text = "Join #StoryTime, or #storytime, or #StoryTimes"
+    assert defuse(text, ["#StoryTime"]) == f"Join #StoryTime, or #storytime, or #{WJ}StoryTimes"
+
+
+def test_keeping_feed_hashtags_keeps_every_tag_but_no_mention() -> None:
+    assert defuse("#Krimi by @author", None) == f"#Krimi by @{WJ}author"
+
+
+def test_defuse_is_idempotent() -> None:
+    once = defuse("@a #b ＠c ＃d")
+    assert defuse(once) == once
+
+
+def test_render_defuses_every_field_from_the_feed_and_none_of_the_template() -> None:
+    item = entry(
+        title="Meet @author at #BookClub",
+        summary="<p>Thanks to @friends! #Reading</p>",
+        author="@desk",
+        categories=("Book club",),
+    )
+    template = "{title}\n{summary}\n{author} · {categories}\nvia @library@social.example #Events"
+    post = render(item, style(template=template, feed_title="@feed"), MASTODON)
+    assert post.text == (
+        f"Meet @{WJ}author at #BookClub\n"  # a tag of the post's own (from its category)
+        f"Thanks to @{WJ}friends! #{WJ}Reading\n"
+        f"@{WJ}desk · Book club\n"
+        "via @library@social.example #Events"  # staff wrote this: posted as written
+    )
+
+
+def test_keep_feed_hashtags_leaves_the_feeds_tags_live() -> None:
+    item = entry(summary="<p>New crime novels #Krimi</p>")
+    assert "#Krimi" in render(item, style(keep_feed_hashtags=True), MASTODON).text
+    assert f"#{WJ}Krimi" in render(item, style(), MASTODON).text
+
+
+def test_a_broken_mention_counts_as_the_server_counts_it() -> None:
+    # No longer a mention, "@bob@social.example" counts in full on Mastodon, and the word
+    # joiner is a grapheme cluster of its own: one more.
+    post = render(entry(title="Ask @bob@social.example", summary="", link=None), style(), MASTODON)
+    assert post.text == f"Ask @{WJ}bob@social.example"
+    assert post.length == len("Ask @bob@social.example") + 1 == clusters(post.text)
+
+
+def test_control_characters_and_bidi_overrides_do_not_reach_the_post() -> None:
+    item = entry(
+        title="Story\u202etime\x07",
+        summary="Line one\r\nLine two\x00 \u2067مكتبة\u2069",
+        summary_is_html=False,
+    )
+    text = render(item, style(), MASTODON).text
+    assert text.startswith("Storytime\n\nLine one\nLine two \u2067مكتبة\u2069")
+
+
+def test_decorative_separator_lines_are_dropped() -> None:
+    html = "<p>Story time</p><p>* * *</p><p>-----</p><p>Craft club</p><p>===</p>"
+    item = entry(summary=html)
+    assert "Story time\n\nCraft club\n\n" in render(item, style(), MASTODON).text
+
+
+def test_list_items_with_their_own_marker_get_no_second_bullet() -> None:
+    html = "<ul><li>📚 Books</li><li>• Films</li><li>- Games</li><li>Music</li></ul>"
+    assert html_to_text(html) == "📚 Books\n• Films\n- Games\n• Music"
+
+
+def test_emoji_only_lines_are_kept_as_they_are() -> None:
+    item = entry(summary="<p>🎃🎃🎃</p><p>Pumpkin carving at 4 pm</p>")
+    assert "\n\n🎃🎃🎃\n\nPumpkin carving at 4 pm\n\n" in render(item, style(), MASTODON).text
+
+
+# --------------------------------------------------------------------------------------------
+# Content warnings and sensitive media
+# --------------------------------------------------------------------------------------------
+
+HORROR = ContentWarningRule("Scary stories", categories=("Horror", "True crime"))
+SPOILERS = ContentWarningRule("Spoilers", pattern=re.compile(r"\bspoilers?\b", re.IGNORECASE))
+
+
+def test_a_rule_warns_about_items_in_its_categories_whatever_their_case() -> None:
+    chosen = style(content_warnings=(HORROR, SPOILERS))
+    assert content_warning(entry(categories=("Teens", "HORROR ")), chosen) == "Scary stories"
+    assert content_warning(entry(categories=("true  crime",)), chosen) == "Scary stories"
+    assert content_warning(entry(categories=("Teens",)), chosen) == ""
+
+
+def test_a_rule_warns_about_items_whose_title_or_summary_matches() -> None:
+    chosen = style(content_warnings=(SPOILERS,))
+    assert content_warning(entry(title="Book club: SPOILERS ahead"), chosen) == "Spoilers"
+    assert content_warning(entry(summary="<p>No <b>spoiler</b> here</p>"), chosen) == "Spoilers"
+    # HTML is not searched: an attribute is not text anybody reads.
+    assert content_warning(entry(summary='<p class="spoiler">Hi</p>'), chosen) == ""
+
+
+def test_warnings_join_after_the_feeds_spoiler_text_each_once() -> None:
+    item = entry(title="Spoilers!", categories=("Horror",))
+    again = ContentWarningRule("Spoilers", categories=("Horror",))
+    chosen = style(spoiler_text="Events", content_warnings=(HORROR, SPOILERS, again))
+    post = render(item, chosen, MASTODON)
+    assert post.spoiler_text == "Events, Scary stories, Spoilers"
+    assert post.length == count_length(post.text, 23) + len("Events, Scary stories, Spoilers")
+
+
+def test_a_rule_warning_counts_toward_the_limit() -> None:
+    item = entry(summary="<p>" + "Word " * 200 + "</p>", categories=("Horror",))
+    post = render(item, style(content_warnings=(HORROR,)), MASTODON)
+    assert post.length == count_length(post.text, 23) + len("Scary stories") <= 500
+
+
+def test_a_content_warning_makes_the_post_sensitive_and_sensitive_works_alone() -> None:
+    assert render(entry(), style(spoiler_text="Flash"), MASTODON).sensitive
+    assert render(
+        entry(categories=("Horror",)), style(content_warnings=(HORROR,)), MASTODON
+    ).sensitive
+    assert render(entry(), style(sensitive=True), MASTODON).sensitive
+    plain = render(entry(), style(), MASTODON)
+    assert not plain.sensitive and plain.spoiler_text == ""
+
+
+# --------------------------------------------------------------------------------------------
+# {published}: a date in the post's language
+# --------------------------------------------------------------------------------------------
+
+NOV_26 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [
+        ("en", "26 November 2026"),
+        ("de", "26. November 2026"),
+        ("es", "26 de noviembre de 2026"),
+        ("fi", "26. marraskuuta 2026"),
+        ("pl", "26 listopada 2026"),
+        ("zh", "2026年11月26日"),
+        ("tr", "2026-11-26"),  # no month names in the table: the ISO date
+        (None, "2026-11-26"),
+    ],
+)
+def test_published_is_written_in_the_posts_language(language: str | None, shown: str) -> None:
+    item = entry(published=NOV_26, language=language)
+    assert render(item, style(template="{published}"), MASTODON).text == shown
+
+
+def test_the_feeds_language_decides_the_date_too() -> None:
+    item = entry(published=NOV_26, language="en")
+    assert render(item, style(template="{published}", language="fr"), MASTODON).text == (
+        "26 novembre 2026"
+    )
+
+
+def test_published_is_the_date_in_the_librarys_time_zone() -> None:
+    # 20:00 in Chicago on the 26th is already the 27th in UTC.
+    item = entry(published=datetime(2026, 11, 27, 2, 0, tzinfo=UTC), language="en")
+    chicago = style(template="{published}", timezone=ZoneInfo("America/Chicago"))
+    assert render(item, chicago, MASTODON).text == "26 November 2026"
+    assert render(item, style(template="{published}"), MASTODON).text == "27 November 2026"
+
+
+def test_date_format_iso_and_patterns() -> None:
+    item = entry(published=NOV_26, language="de")
+    assert render(item, style(template="{published}", date_format="iso"), MASTODON).text == (
+        "2026-11-26"
+    )
+    custom = style(template="{published}", date_format="{day}.{month_number}.{year}")
+    assert render(item, custom, MASTODON).text == "26.11.2026"
+
+
+# --------------------------------------------------------------------------------------------
 # Property test: render
 # --------------------------------------------------------------------------------------------
 
@@ -751,42 +969,232 @@ def test_render_never_exceeds_the_limit_when_link_and_hashtags_fit(
         assert post.link in post.text.split()
 
 
+# Mastodon's own patterns (app/models/account.rb MENTION_RE, app/models/tag.rb HASHTAG_RE),
+# with Ruby's [[:word:]] spelled out, and a wider one that no server's mentions escape.
+_W = r"\p{L}\p{M}\p{Nd}\p{Pc}"
+_SEP = "_\u00b7\u30fb\u200c"
+MASTODON_MENTION = regex.compile(
+    rf"(?<![=/{_W}])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?(?:@[{_W}]+(?:[.-]+[{_W}]+)*)?)",
+    regex.IGNORECASE,
+)
+ANY_MENTION = regex.compile(rf"(?<![{_W}])[@\uff20][{_W}]")
+MASTODON_HASHTAG = regex.compile(
+    rf"(?<![=/)\p{{Alnum}}])[#\uff03]("
+    rf"[{_W}_][{_W}{_SEP}]*[\p{{Alpha}}{_SEP}][{_W}{_SEP}]*[{_W}_]"
+    rf"|[{_W}_]*\p{{Alpha}}[{_W}_]*)",
+    regex.IGNORECASE,
+)
+
+feed_word = st.one_of(
+    word,
+    st.sampled_from(
+        [
+            "@bob",
+            "@bob@social.example",
+            "\uff20bob",
+            "#2a",
+            "#1",
+            "item#5",
+            "C#",
+            "(#Tag)",
+            "x.@y",
+            "=@z",
+            "/@w",
+            "anna@library.example",
+            "#StoryTime",
+            "#storytime",
+            "#Kids",
+            "https://social.example/@library",
+            "#Library",
+            "_#x",
+            "é#x",
+            "a\u0301#x",
+            "²#x",
+            "@_",
+            "#_a",
+            "#·a",
+            "#a·b",
+            "#\u200ca",
+            "@\u2060x",
+            "\u2067#x\u2069",
+            "#\u202ex",
+        ]
+    ),
+)
+feed_text = st.lists(st.tuples(feed_word, separator), max_size=20).map(
+    lambda pairs: "".join(w + s for w, s in pairs)
+)
+ALL_FIELDS = "{title} {author} ({feed})\n{summary}\n{categories}\n{link}\n{hashtags}"
+
+
+def _outside_links(text: str, matches: Iterable[regex.Match[str]]) -> list[str]:
+    """The matched names that are not part of a link (servers find links first)."""
+    spans = [
+        (m.start(), m.start() + len(trim_url_match(m.group()))) for m in URL_PATTERN.finditer(text)
+    ]
+    return [
+        m.group(1) if m.groups() else m.group()
+        for m in matches
+        if not any(start <= m.start() < end for start, end in spans)
+    ]
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    title=feed_text,
+    summary=feed_text,
+    is_html=st.booleans(),
+    author=feed_text,
+    feed_title=feed_text,
+    categories=st.lists(st.one_of(labels, feed_word), max_size=6),
+    extra=st.lists(st.sampled_from(["Library", "Events", "Kids", "Bücherei"]), max_size=3),
+    max_characters=st.integers(60, 600),
+)
+def test_no_post_mentions_anyone_or_has_a_tag_but_its_own(
+    title: str,
+    summary: str,
+    is_html: bool,
+    author: str,
+    feed_title: str,
+    categories: list[str],
+    extra: list[str],
+    max_characters: int,
+) -> None:
+    item = entry(
+        title=title, summary=summary, summary_is_html=is_html, author=author,
+        categories=tuple(categories),
+    )  # fmt: skip
+    chosen = style(template=ALL_FIELDS, hashtags=tuple(extra), feed_title=feed_title)
+    text = render(item, chosen, ServerLimits(max_characters=max_characters)).text
+
+    assert _outside_links(text, MASTODON_MENTION.finditer(text)) == []
+    assert _outside_links(text, ANY_MENTION.finditer(text)) == []
+    own = {tag[1:].casefold() for tag in hashtags_for(categories, extra)}
+    assert {tag.casefold() for tag in _outside_links(text, MASTODON_HASHTAG.finditer(text))} <= own
+
+
+@given(feed_text)
+def test_defused_text_reads_exactly_as_the_feed_wrote_it(text: str) -> None:
+    assert defuse(text).replace(WORD_JOINER, "") == text.replace(WORD_JOINER, "")
+    assert defuse(text, None).replace(WORD_JOINER, "") == text.replace(WORD_JOINER, "")
+    assert urls_in(defuse(text)) == urls_in(text)
+
+
 # --------------------------------------------------------------------------------------------
 # Golden files: whole posts from real feeds
 # --------------------------------------------------------------------------------------------
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-GOLDEN_FEEDS = [
-    ("library--chattanooga-booksforcha-feed.xml", None),
-    ("rss-parser--guardian.rss", 5),
-    ("miniflux--parser--urdu_UTF8.xml", 3),
-    ("mastodon--m.cmx.im-nova.rss", 3),
-    ("netnewswire--manton.rss", 3),
-    ("feed-rs--rss2--rss_2.0_spiegel.xml", None),
+# The word joiner that keeps feed text from mentioning or tagging anyone is invisible; golden
+# files show it as this, so that a reviewer sees where it is.
+SHOWN_WORD_JOINER = "<WJ>"
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    """A feed file, how many of its items to show, and its [feeds.NAME] settings."""
+
+    path: Path
+    count: int | None = None
+    options: dict[str, object] = field(default_factory=lambda: {"hashtags": ["Library"]})
+    url: str = ""  # where the feed was fetched from; relative links resolve against it
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+
+GOLDEN_CASES = [
+    GoldenCase(SHARED_FEEDS / "library--chattanooga-booksforcha-feed.xml"),
+    GoldenCase(SHARED_FEEDS / "rss-parser--guardian.rss", 5),
+    GoldenCase(SHARED_FEEDS / "miniflux--parser--urdu_UTF8.xml", 3),
+    GoldenCase(SHARED_FEEDS / "mastodon--m.cmx.im-nova.rss", 3),
+    GoldenCase(SHARED_FEEDS / "netnewswire--manton.rss", 3),
+    GoldenCase(SHARED_FEEDS / "feed-rs--rss2--rss_2.0_spiegel.xml"),
+    GoldenCase(
+        SHARED_FEEDS / "feed-rs--rss2--rss_2.0_ilgiornale.xml",
+        options={"template": "{title} ({published})\n\n{summary}\n\n{link}\n\n{hashtags}"},
+    ),
+    GoldenCase(
+        FIXTURES / "riverside-events.rss",
+        options={
+            "template": "{title}\n{published}\n{author}\n\n{summary}\n\n{link}\n\n{hashtags}",
+            "hashtags": ["RiversideLibrary"],
+            "visibility": "unlisted",
+            "exclude": [r"\bcancell?ed\b"],
+            "content_warnings": [
+                {"when_category": ["Horror"], "text": "Scary stories"},
+                {"when_matches": r"\bspoilers?\b", "text": "Spoilers"},
+            ],
+        },
+    ),
+    GoldenCase(
+        FIXTURES / "beispielstadt-neuerwerbungen.atom",
+        url="https://buecherei.beispielstadt.example/neu/feed.atom",
+        options={
+            "title": "Stadtbücherei Beispielstadt",
+            "template": (
+                "{feed}: {title} ({published})\n\n{summary}\n\n{categories}\n{link}\n\n{hashtags}"
+            ),
+            "hashtags": ["Bücherei"],
+            "include": ["^Neuerwerbung$"],
+            "filter_fields": ["categories"],
+            "keep_feed_hashtags": True,
+            "sensitive": True,
+        },
+    ),
 ]
-GOLDEN_STYLE = Style(template=DEFAULT_TEMPLATE, hashtags=("Library",))
 
 
-def _golden_text(feed_file: str, count: int | None) -> str:
+def _golden_post(header: str, post: Post) -> str:
+    details = [f"language: {post.language}", f"visibility: {post.visibility}"]
+    if post.spoiler_text:
+        details.append(f"content warning: {post.spoiler_text}")
+    if post.sensitive:
+        details.append("sensitive")
+    lines = [header, " · ".join(details)]
+    lines += [f"image: {image.url}\n  alt: {image.alt}" for image in post.media]
+    text = post.text.replace(WORD_JOINER, SHOWN_WORD_JOINER)
+    return "\n".join([*lines, "", text]) + "\n"
+
+
+def _golden_text(case: GoldenCase) -> str:
     import fedibridge.parse as parse
 
-    body = (SHARED_FEEDS / feed_file).read_bytes()
-    parsed = parse.parse_feed(body, f"https://feeds.example.org/{feed_file}")
+    url = case.url or f"https://feeds.example.org/{case.id}"
+    parsed = parse.parse_feed(case.path.read_bytes(), url)
+    config = FeedConfig.model_validate({"url": "https://feeds.example.org/", **case.options})
+    style = config.style(parsed.title)
+    plan = plan_entries(
+        parsed.entries,
+        set(),
+        first_contact=False,
+        backfill=0,
+        flood_items=1000,
+        flood_ratio=1.0,
+        entry_filter=config.entry_filter("golden"),
+    )
+    fate = {new.entry.key: new for new in plan.new}
     sections = []
-    for number, item in enumerate(parsed.entries[:count], start=1):
-        post = render(item, GOLDEN_STYLE, MASTODON)
+    for number, item in enumerate(parsed.entries[: case.count], start=1):
+        if fate[item.key].state == "skipped":
+            sections.append(
+                f"===== entry {number} · {item.key} · skipped =====\n{fate[item.key].reason}\n"
+            )
+            continue
+        post = render(item, style, MASTODON)
         assert post.length <= post.limit
         if post.link:
             assert post.link in post.text
         header = f"===== entry {number} · {item.key} · {post.length}/{post.limit} ====="
-        sections.append(f"{header}\n{post.text}\n")
+        sections.append(_golden_post(header, post))
     return "\n".join(sections)
 
 
-@pytest.mark.parametrize(("feed_file", "count"), GOLDEN_FEEDS)
-def test_real_feeds_render_as_in_the_golden_files(feed_file: str, count: int | None) -> None:
-    actual = _golden_text(feed_file, count)
-    golden = GOLDEN / f"{feed_file}.txt"
+@pytest.mark.parametrize("case", GOLDEN_CASES, ids=lambda case: case.id)
+def test_feeds_render_as_in_the_golden_files(case: GoldenCase) -> None:
+    actual = _golden_text(case)
+    golden = GOLDEN / f"{case.id}.txt"
     if os.environ.get("FEDIBRIDGE_UPDATE_GOLDEN") == "1":
         GOLDEN.mkdir(exist_ok=True)
         golden.write_text(actual, encoding="utf-8")

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from fedibridge import __version__
+from fedibridge.health import HEALTHY_INTERVALS
 
 if TYPE_CHECKING:
     from fedibridge.config import Settings
@@ -25,10 +26,18 @@ EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_CONFIG = 2
 
-COMMANDS = ("run", "once", "preview", "check", "status", "retry", "healthcheck")
-
-# A feed counts as healthy while its last poll is at most this many intervals old.
-HEALTHY_INTERVALS = 3
+COMMANDS = (
+    "run",
+    "once",
+    "preview",
+    "check",
+    "status",
+    "retry",
+    "healthcheck",
+    "backup",
+    "restore",
+    "login",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +99,34 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"exit 0 if every feed was polled in the last {HEALTHY_INTERVALS} intervals "
         "(for container health checks)",
     )
+    backup = commands.add_parser(
+        "backup",
+        parents=[common],
+        help="write a checked copy of the state database (safe while fedibridge runs)",
+    )
+    backup.add_argument("file", metavar="FILE", help="where to write it; - for standard output")
+    restore = commands.add_parser(
+        "restore",
+        parents=[common],
+        help="replace the state database with a backup (stop fedibridge first)",
+    )
+    restore.add_argument("file", metavar="FILE", help="the backup; - for standard input")
+    login = commands.add_parser(
+        "login",
+        parents=[common],
+        help="connect an account: get a token from its server and save it in access_token_file",
+    )
+    login.add_argument("account", metavar="ACCOUNT", help="the account's name ([accounts.NAME])")
+    login.add_argument(
+        "--code",
+        metavar="CODE",
+        help="second step, Mastodon-API servers: the code shown after you allowed access",
+    )
+    login.add_argument(
+        "--done",
+        action="store_true",
+        help="second step, Misskey-family servers: after you allowed access in the browser",
+    )
     return parser
 
 
@@ -120,8 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from fedibridge.daemon import run_daemon
+    from fedibridge.logs import setup
 
-    _log_to(sys.stdout)
+    setup(sys.stdout, settings.bridge.log_format)
     return run_daemon(settings)
 
 
@@ -244,25 +282,58 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
     from fedibridge.cycle import utc_now
+    from fedibridge.health import check
     from fedibridge.state import State
 
     state = State.open_readonly(settings.bridge.state_path)
-    now = utc_now()
-    stale = []
     try:
-        for name, config in settings.feeds.items():
-            row = state.feed(name)
-            allowed = settings.interval_for(name) * HEALTHY_INTERVALS
-            if config.paused:
-                continue
-            if row is None or row.last_polled_at is None or now - row.last_polled_at > allowed:
-                stale.append(name)
+        health = check(settings, state, utc_now())
     finally:
         state.close()
-    if stale:
-        print(f"unhealthy: not polled recently: {', '.join(stale)}")
+    print(health.reason)
+    return EXIT_OK if health.healthy else EXIT_PROBLEM
+
+
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from fedibridge.backup import STREAM, backup
+
+    summary = backup(settings.bridge.state_path, args.file)
+    # With "-" the backup itself is on standard output: the note goes to standard error.
+    notes = sys.stderr if args.file == STREAM else sys.stdout
+    where = "standard output" if args.file == STREAM else args.file
+    print(
+        f"backup written to {where} and checked: {summary.items} items, {summary.posted} posted",
+        file=notes,
+    )
+    return EXIT_OK
+
+
+def _restore(settings: Settings, args: argparse.Namespace) -> int:
+    from fedibridge.backup import restore
+
+    summary = restore(settings.bridge.state_path, args.file)
+    print(
+        f"restored {settings.bridge.state_path} from the backup: {summary.items} items, "
+        f"{summary.posted} posted. Items posted after the backup was made are not in it: "
+        "`fedibridge once --dry-run` shows what would be posted before you start fedibridge."
+    )
+    return EXIT_OK
+
+
+def _login(settings: Settings, args: argparse.Namespace) -> int:
+    from fedibridge.fetch import make_client
+    from fedibridge.login import LoginError, login
+
+    # With a terminal the code is typed in; without one (cron, CI) a second run brings it.
+    ask = input if sys.stdin.isatty() else None
+    http = make_client(settings.bridge.contact)
+    try:
+        login(settings, args.account, code=args.code, done=args.done, http=http, say=print, ask=ask)
+    except LoginError as error:
+        print(f"fedibridge login {args.account}: {error}", file=sys.stderr)
         return EXIT_PROBLEM
-    print("healthy")
+    finally:
+        http.close()
     return EXIT_OK
 
 
@@ -274,6 +345,9 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "status": _status,
     "retry": _retry,
     "healthcheck": _healthcheck,
+    "backup": _backup,
+    "restore": _restore,
+    "login": _login,
 }
 
 
@@ -333,6 +407,6 @@ def _when(moment: datetime) -> str:
 
 
 def _log_to(stream: TextIO, level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        stream=stream, level=level, format="%(asctime)s %(levelname)s %(message)s", force=True
-    )
+    from fedibridge.logs import setup
+
+    setup(stream, "text", level)

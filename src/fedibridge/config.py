@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -288,7 +288,7 @@ class FeedConfig(_Section):
             fields=self.filter_fields,
         )
 
-    def style(self, feed_title: str) -> Style:
+    def style(self, feed_title: str, zone: tzinfo = UTC) -> Style:
         return Style(
             template=self.template,
             hashtags=self.hashtags,
@@ -301,6 +301,7 @@ class FeedConfig(_Section):
             content_warnings=tuple(warning.rule() for warning in self.content_warnings),
             keep_feed_hashtags=self.keep_feed_hashtags,
             date_format=self.date_format,
+            timezone=zone,
         )
 
 

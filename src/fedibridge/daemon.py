@@ -16,9 +16,12 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from fedibridge.config import Settings
+from fedibridge.activity import PollCount, PollTally
+from fedibridge.config import Settings, listen_address
 from fedibridge.cycle import Bridge
+from fedibridge.logs import event
 from fedibridge.state import StateLock
+from fedibridge.web import StatusServer
 
 log = logging.getLogger("fedibridge")
 
@@ -31,18 +34,66 @@ def run_daemon(settings: Settings, stop: threading.Event | None = None) -> int:
     _stop_on_signals(stop)
     with StateLock(settings.bridge.state_path):
         bridge = Bridge(settings, stop=stop)
-        scheduler = _schedule(bridge)
-        scheduler.start()
-        log.info("started: polling %d feeds; stop with Ctrl+C or SIGTERM", len(settings.feeds))
-        stop.wait()
-        log.info("stopping: finishing the post in flight; the rest stays pending")
-        scheduler.shutdown(wait=True)
-        bridge.close()
-    log.info("stopped")
+        try:
+            _serve(bridge, stop)
+        finally:
+            bridge.close()
+    event(log, logging.INFO, "daemon.stopped", "stopped")
     return 0
 
 
-def _schedule(bridge: Bridge) -> BackgroundScheduler:
+def _serve(bridge: Bridge, stop: threading.Event) -> None:
+    tally = PollTally()
+    scheduler = _schedule(bridge, tally)
+    # Bound before the first poll, so a port in use stops the start with a clear message.
+    page = _status_page(bridge.settings, _SchedulerView(scheduler, tally))
+    scheduler.start()
+    feeds = len(bridge.settings.feeds)
+    event(
+        log,
+        logging.INFO,
+        "daemon.started",
+        f"started: polling {feeds} feeds; stop with Ctrl+C or SIGTERM",
+        feeds=feeds,
+    )
+    stop.wait()
+    event(
+        log,
+        logging.INFO,
+        "daemon.stopping",
+        "stopping: finishing the post in flight; the rest stays pending",
+    )
+    scheduler.shutdown(wait=True)
+    if page is not None:
+        page.close()
+
+
+def _status_page(settings: Settings, view: _SchedulerView) -> StatusServer | None:
+    if settings.bridge.status_listen is None:
+        return None
+    host, port = listen_address(settings.bridge.status_listen)
+    page = StatusServer(settings, host, port, view=view).start()
+    event(log, logging.INFO, "status_page.started", f"status page at {page.url}", url=page.url)
+    return page
+
+
+class _SchedulerView:
+    """What the status page may know of the scheduler (``activity.DaemonView``)."""
+
+    def __init__(self, scheduler: BackgroundScheduler, tally: PollTally) -> None:
+        self._scheduler = scheduler
+        self._tally = tally
+
+    def next_poll(self, feed: str) -> datetime | None:
+        job = self._scheduler.get_job(f"feed:{feed}")
+        moment: datetime | None = job.next_run_time if job is not None else None
+        return moment
+
+    def polls(self) -> dict[str, PollCount]:
+        return self._tally.counts()
+
+
+def _schedule(bridge: Bridge, tally: PollTally) -> BackgroundScheduler:
     settings = bridge.settings
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -57,7 +108,7 @@ def _schedule(bridge: Bridge) -> BackgroundScheduler:
         scheduler.add_job(
             _poll_job,
             "interval",
-            args=(bridge, name),
+            args=(bridge, name, tally),
             id=f"feed:{name}",
             seconds=interval.total_seconds(),
             jitter=min(interval.total_seconds() / 10, MAX_JITTER_SECONDS),
@@ -68,16 +119,25 @@ def _schedule(bridge: Bridge) -> BackgroundScheduler:
     return scheduler
 
 
-def _poll_job(bridge: Bridge, name: str) -> None:
+def _poll_job(bridge: Bridge, name: str, tally: PollTally) -> None:
     """Never raises: one feed's trouble must not stop the daemon or the other feeds."""
     try:
         report = bridge.run_feed(name)
     except Exception:
-        log.exception("feed %s: unexpected error; the next poll will try again", name)
+        tally.record(name, ok=False)
+        log.exception(
+            "feed %s: unexpected error; the next poll will try again",
+            name,
+            extra={"event": "feed.crashed", "fields": {"feed": name}},
+        )
         return
+    if not bridge.settings.feeds[name].paused:  # a paused feed's job polls nothing
+        tally.record(name, ok=report.ok)
     level = logging.INFO if report.ok else logging.WARNING
     posted = sum(1 for p in report.posts if p.status_url)
-    log.log(level, "feed %s: %s; %d posted", name, "; ".join(report.lines) or "ok", posted)
+    summary = "; ".join(report.lines) or "ok"
+    message = f"feed {name}: {summary}; {posted} posted"
+    event(log, level, "feed.polled", message, feed=name, ok=report.ok, posted=posted)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

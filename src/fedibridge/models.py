@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
 Visibility = Literal["public", "unlisted", "private", "direct"]
@@ -141,6 +141,7 @@ class Style:
     content_warnings: tuple[ContentWarningRule, ...] = ()
     keep_feed_hashtags: bool = False  # let #tags written in the feed's text stay tags
     date_format: str = "long"  # how {published} looks; see dates.py
+    timezone: tzinfo = UTC  # {published} is the date in this zone ([bridge] timezone)
 
 
 @dataclass(frozen=True, slots=True)

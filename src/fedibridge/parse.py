@@ -30,8 +30,11 @@ import feedparser
 from feedparser.urls import resolve_relative_uris
 
 from fedibridge.errors import NotAFeed
+from fedibridge.languages import normalise_language
 from fedibridge.models import Entry, Image, ParsedFeed
 from fedibridge.urls import identity_url, strip_tracking
+
+__all__ = ["entry_key", "normalise_language", "parse_feed"]
 
 # feedparser hands back FeedParserDict, an untyped dict subclass.
 _Dict = Mapping[str, Any]
@@ -98,14 +101,6 @@ def entry_key(raw_id: str | None, link: str | None, title: str, text: str) -> st
         return "link:" + identity_url(link)
     digest = hashlib.sha256((title + "\n" + text).encode("utf-8")).hexdigest()
     return "hash:" + digest[:32]
-
-
-def normalise_language(tag: object) -> str | None:
-    """``en-US`` → ``en``; None unless the tag starts with a two-letter ISO 639-1 code."""
-    if not isinstance(tag, str):
-        return None
-    primary = re.split(r"[-_\s]", tag.strip(), maxsplit=1)[0].lower()
-    return primary if len(primary) == 2 and primary.isascii() and primary.isalpha() else None
 
 
 # ---- one entry ------------------------------------------------------------------------------
@@ -221,10 +216,13 @@ def _categories(raw: _Dict) -> tuple[str, ...]:
 
 
 def _entry_language(raw: _Dict) -> str | None:
-    """dc:language or xml:lang of the entry or its texts (when feedparser exposes them)."""
-    candidates = [raw.get("language")]
-    for detail in _dicts([raw.get("summary_detail"), raw.get("title_detail")]):
-        candidates.append(detail.get("language"))
+    """The item's own language: its dc:language (or OPDS's dcterms:language), else the
+    xml:lang of its texts, the text patrons read before the title. feedparser hands the
+    feed's xml:lang down to every text that has none of its own, so that one counts here too;
+    an RSS channel's <language> is the caller's fallback."""
+    candidates = [raw.get("language"), raw.get("dcterms_language")]
+    details = [raw.get("summary_detail"), *_dicts(raw, "content"), raw.get("title_detail")]
+    candidates += [detail.get("language") for detail in _dicts(details)]
     return next((lang for lang in map(normalise_language, candidates) if lang), None)
 
 

@@ -17,15 +17,20 @@ from html import unescape
 from html.parser import HTMLParser
 from typing import Final
 
-from fedibridge.models import Entry, Image, Post, ServerLimits, Style
+from fedibridge.dates import format_date
+from fedibridge.models import ContentWarningRule, Entry, Image, Post, ServerLimits, Style
 from fedibridge.urls import URL_PATTERN, strip_tracking, trim_url_match
 
 __all__ = [
     "TEMPLATE_FIELDS",
+    "WORD_JOINER",
+    "content_warning",
     "count_length",
+    "defuse",
     "hashtag",
     "hashtags_for",
     "html_to_text",
+    "plain_feed_text",
     "render",
     "template_fields",
     "truncate",
@@ -56,6 +61,15 @@ _CELLS: Final = frozenset({"td", "th"})
 # Their text is code, styling or fallback for absent features: never something to post.
 _HIDDEN: Final = frozenset({"script", "style", "template", "noscript", "svg", "math", "iframe"})
 _BULLET: Final = "• "
+# List items that already start with a marker of their own ("• Dune", "📚 Dune", "- Dune")
+# get no second one: a screen reader would read "bullet, books, Dune".
+_MARKERS: Final = frozenset("•◦‣▪▫●○■□►▸▹▶➤→✓✔✗✘☐☑*-\u2013\u2014")
+
+
+def _has_own_marker(text: str) -> bool:
+    first = text[0]
+    # Symbols from the arrows block on are pictographs and emoji; below it are ©, ® and °.
+    return first in _MARKERS or (unicodedata.category(first) == "So" and ord(first) >= 0x2190)
 
 
 class _TextExtractor(HTMLParser):
@@ -81,7 +95,7 @@ class _TextExtractor(HTMLParser):
         if self._bullet:
             if not text:
                 return  # an empty list item: keep the bullet for the text still to come
-            text = _BULLET + text
+            text = text if _has_own_marker(text) else _BULLET + text
             self._bullet = False
         if text or forced:
             self.lines.append(text)
@@ -245,6 +259,82 @@ def hashtags_for(entry_categories: Iterable[str], extra: Iterable[str]) -> list[
             seen.add(tag.casefold())
             tags.append("#" + tag)
     return tags
+
+
+# --------------------------------------------------------------------------------------------
+# Feed text made safe: no mentions, no stray tags, no hidden formatting
+# --------------------------------------------------------------------------------------------
+
+WORD_JOINER: Final = "\u2060"
+"""Invisible, no line-break opportunity, ignored by screen readers, and not a character any
+server allows inside a username or (on Mastodon) a hashtag: after an "@" or "#" it keeps the
+server from reading a mention or tag while readers see the same text. Mastodon counts it as
+one character (its own grapheme cluster), and so does ``count_length``."""
+
+_MARKS: Final = re.compile("[@#\uff20\uff03]")
+# Characters Mastodon allows inside a tag besides word characters (app/models/tag.rb).
+_TAG_SEPARATORS: Final = "\u00b7\u30fb\u200c"
+# C0 and C1 controls other than tab and newline, and the bidi embeddings and overrides
+# (LRE, RLE, PDF, LRO, RLO): an unclosed RLO in a title would show the rest of the line
+# reversed, the link and tags included. Isolates (U+2066-2069) and LRM/RLM stay: they are
+# what careful writers of right-to-left text use, and their effect ends with the paragraph.
+_HIDDEN_FORMATTING: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]")
+
+
+def plain_feed_text(text: str) -> str:
+    """Feed text without control characters or bidi overrides; line ends as "\\n"."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _HIDDEN_FORMATTING.sub("", text)
+
+
+def _tag_name(text: str, start: int) -> str:
+    """The tag a server would read from the "#" just before ``start``."""
+    end = start
+    while end < len(text) and (_is_word_char(text[end]) or text[end] in _TAG_SEPARATORS):
+        end += 1
+    return text[start:end].rstrip(_TAG_SEPARATORS)
+
+
+def _starts_live_mark(text: str, index: int, live_tags: frozenset[str] | None) -> bool:
+    """Whether a server could read a mention or a tag from the mark at ``index``."""
+    following = text[index + 1 : index + 2]
+    if not following or not _is_word_char(following):
+        return False  # "C#", "# 5", "@ 10am": nothing to link
+    previous = text[index - 1] if index else " "
+    if text[index] in "@\uff20":
+        # After a word character it is an e-mail address, which no server makes a mention
+        # (Mastodon's MENTION_RE); it stays intact so that it can still be copied.
+        return not _is_word_char(previous)
+    # "item#5" and "QA76.73#2" are no tags anywhere. Only an ASCII letter or digit counts:
+    # Misskey reads "ü#tag" as a tag although Mastodon does not.
+    if previous.isascii() and previous.isalnum():
+        return False
+    return live_tags is not None and _tag_name(text, index + 1).casefold() not in live_tags
+
+
+def defuse(text: str, live_tags: Iterable[str] | None = ()) -> str:
+    """``text`` from a feed, looking the same but unable to mention or tag anyone.
+
+    A word joiner goes after every "@" that could start a mention (every mention in a feed
+    would notify a stranger of that name on the server) and after every "#" that could start
+    a tag, except the tags in ``live_tags`` (with or without "#", any case): the post's own
+    tags, which are wanted anyway. ``live_tags=None`` keeps every tag. Links are left exactly
+    as they are, "@" and "#" inside them included.
+    """
+    links = [
+        (match.start(), match.start() + len(trim_url_match(match.group())))
+        for match in URL_PATTERN.finditer(text)
+    ]
+    keep = None if live_tags is None else frozenset(t.lstrip("#").casefold() for t in live_tags)
+    pieces: list[str] = []
+    done = 0
+    for match in _MARKS.finditer(text):
+        index = match.start()
+        in_link = any(start <= index < end for start, end in links)
+        if not in_link and _starts_live_mark(text, index, keep):
+            pieces += [text[done : index + 1], WORD_JOINER]
+            done = index + 1
+    return "".join(pieces) + text[done:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -553,22 +643,75 @@ def _clean_urls_in(text: str) -> str:
     return URL_PATTERN.sub(clean, text)
 
 
+# A line of one character repeated, such as "* * *", "-----" or "=====": decoration, which a
+# screen reader reads out one character at a time ("star, star, star").
+_SEPARATOR_LINE: Final = re.compile(
+    r"^[ \t]*([-\u2010-\u2015_=*~.·•+#─━═◆◇♦❖])(?:[ \t]*\1){2,}[ \t]*$", re.MULTILINE
+)
+
+
+def _plain_summary(entry: Entry) -> str:
+    text = html_to_text(entry.summary) if entry.summary_is_html else entry.summary
+    return plain_feed_text(text).strip()
+
+
 def _summary_text(entry: Entry) -> str:
-    summary = html_to_text(entry.summary) if entry.summary_is_html else entry.summary.strip()
-    return _clean_urls_in(summary)
+    summary = _SEPARATOR_LINE.sub("", _plain_summary(entry))
+    return _clean_urls_in(_join_lines(summary.split("\n")))
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join(plain_feed_text(text or "").split())
 
 
 def _fields(entry: Entry, style: Style, tags: list[str]) -> dict[str, str]:
-    return {
-        "title": _clean_urls_in(" ".join(entry.title.split())),
+    """The template's fields. Every one that comes from the feed is defused (no mentions, no
+    tags but the post's own); the link and the hashtags are the bridge's own."""
+    live = None if style.keep_feed_hashtags else tags
+    language = style.language or entry.language
+    # The date as the library's staff and patrons see it, not the UTC one (a US evening is
+    # already tomorrow in UTC).
+    published = entry.published.astimezone(style.timezone).date() if entry.published else None
+    from_feed = {
+        "title": _clean_urls_in(_one_line(entry.title)),
         "summary": _summary_text(entry),
+        "feed": _one_line(style.feed_title),
+        "author": _one_line(entry.author),
+        "categories": ", ".join(_one_line(label) for label in entry.categories),
+    }
+    return {
+        **{name: defuse(value, live) for name, value in from_feed.items()},
         "link": _clean_url(entry.link) if entry.link else "",
         "hashtags": " ".join(tags),
-        "feed": style.feed_title,
-        "published": entry.published.date().isoformat() if entry.published else "",
-        "author": entry.author or "",
-        "categories": ", ".join(entry.categories),
+        "published": format_date(published, language, style.date_format) if published else "",
     }
+
+
+def _label(category: str) -> str:
+    return " ".join(category.split()).casefold()
+
+
+def _warns(rule: ContentWarningRule, labels: set[str], searched: str) -> bool:
+    if any(_label(category) in labels for category in rule.categories):
+        return True
+    return rule.pattern is not None and rule.pattern.search(searched) is not None
+
+
+def content_warning(entry: Entry, style: Style) -> str:
+    """The post's content warning: the feed's ``spoiler_text``, then the text of every rule
+    that applies to ``entry``, each text once, joined with ", ".
+
+    A rule applies when the item has one of its categories (ignoring case and spacing) or
+    when its pattern is found in the title or the summary, as patrons read them.
+    """
+    texts = [style.spoiler_text.strip()]
+    if style.content_warnings:
+        labels = {_label(category) for category in entry.categories}
+        searched = f"{entry.title}\n{_plain_summary(entry)}"
+        texts += [
+            rule.text.strip() for rule in style.content_warnings if _warns(rule, labels, searched)
+        ]
+    return ", ".join(dict.fromkeys(text for text in texts if text))
 
 
 def _shrink_field(
@@ -650,8 +793,9 @@ def render(entry: Entry, style: Style, limits: ServerLimits) -> Post:
 
     tags = hashtags_for(entry.categories, style.hashtags)
     fields = _fields(entry, style, tags)
+    spoiler_text = content_warning(entry, style)
     # Mastodon counts the content warning raw, links included, in the same limit.
-    warning = count_length(style.spoiler_text, None)
+    warning = count_length(spoiler_text, None)
     text = _fit(template, fields, tags, limits.max_characters - warning, measure)
     media = tuple(
         Image(image.url, _alt_text(image, entry, limits.description_limit))
@@ -663,7 +807,10 @@ def render(entry: Entry, style: Style, limits: ServerLimits) -> Post:
         limit=limits.max_characters,
         visibility=style.visibility,
         language=style.language or entry.language,
-        spoiler_text=style.spoiler_text,
+        spoiler_text=spoiler_text,
+        # Mastodon makes every post with a content warning sensitive; saying so here keeps
+        # other servers, and the edit of a post, from showing its pictures uncovered.
+        sensitive=style.sensitive or bool(spoiler_text),
         link=fields["link"] or None,
         media=media,
     )

@@ -7,7 +7,6 @@ every failure is mapped to one of our error kinds in ``_translate``.
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,9 +27,23 @@ from mastodon.errors import (
     MastodonUnauthorizedError,
 )
 
-from fedibridge.errors import AccountUnusable, PostRejected, PublishError, ServerUnavailable
+from fedibridge.errors import (
+    AccountUnusable,
+    EditUnsupported,
+    PostRejected,
+    PublishError,
+    ServerUnavailable,
+)
 from fedibridge.models import Post, ServerLimits
 from fedibridge.publish import OwnPost, Published
+from fedibridge.publish.quirks import (
+    MASTODON,
+    ErrorBodies,
+    ServerQuirks,
+    about_length,
+    about_token,
+    upload_media,
+)
 from fedibridge.render import html_to_text
 
 T = TypeVar("T")
@@ -55,7 +68,16 @@ def limits_from_instance(data: Mapping[str, Any]) -> ServerLimits:
         ),
         max_media=_positive(statuses.get("max_media_attachments"), defaults.max_media),
         description_limit=_positive(media.get("description_limit"), defaults.description_limit),
+        image_size_limit=_positive(media.get("image_size_limit"), defaults.image_size_limit),
+        image_types=_image_types(media.get("supported_mime_types"), defaults.image_types),
     )
+
+
+def _image_types(value: object, default: tuple[str, ...]) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return default
+    types = tuple(str(t) for t in value if str(t).startswith("image/"))
+    return types or default
 
 
 def _positive(value: object, default: int | None) -> Any:
@@ -88,11 +110,24 @@ def read_limits(client: httpx.Client, server: str) -> ServerLimits:
 
 
 class MastodonPublisher:
-    def __init__(self, server: str, token: str, *, user_agent: str, http: httpx.Client) -> None:
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        *,
+        user_agent: str,
+        http: httpx.Client,
+        quirks: ServerQuirks = MASTODON,
+    ) -> None:
         self.server = server
         self._http = http
         self._limits: ServerLimits | None = None
         self._account_id: str | None = None
+        self._token = token
+        self.quirks = quirks
+        self._media_v1 = quirks.media_v1_only
+        # Keeps error bodies that Mastodon.py drops (plain text, HTML) for the reasons we show.
+        self._errors = ErrorBodies()
         self._api = Mastodon(
             access_token=token,
             api_base_url=server,
@@ -103,11 +138,13 @@ class MastodonPublisher:
             # servers and then asks /api/v1/instance/ with a trailing slash.
             mastodon_version=ASSUMED_API_VERSION,
             user_agent=user_agent,
+            session=self._errors.session(),
         )
 
     def limits(self) -> ServerLimits:
         if self._limits is None:
-            self._limits = read_limits(self._http, self.server)
+            limits = read_limits(self._http, self.server)
+            self._limits = limits.counting_raw() if self.quirks.urls_count_raw else limits
         return self._limits
 
     def verify(self) -> str:
@@ -137,11 +174,7 @@ class MastodonPublisher:
         return [_own_post(status) for status in statuses]
 
     def upload(self, data: bytes, mime_type: str, description: str) -> str:
-        media = self._call(
-            lambda: self._api.media_post(
-                io.BytesIO(data), mime_type=mime_type, description=description
-            )
-        )
+        media = self._call(lambda: self._post_media(data, mime_type, description))
         media_id = str(media["id"])
         # Large images are processed after the upload answers (202, url null); posting before
         # processing ends is refused. Wait, but not for ever (Mastodon.py would).
@@ -153,7 +186,29 @@ class MastodonPublisher:
             media = self._call(lambda: self._api.media(media_id))
         return media_id
 
+    def _post_media(self, data: bytes, mime_type: str, description: str) -> Mapping[str, Any]:
+        # Not through Mastodon.py: with version_check_mode="none" it ignores mastodon_version
+        # and sends every upload to the deprecated /api/v1/media. v2 first, as Mastodon
+        # wants; v1 where v2 is missing (Friendica), remembered for the next upload.
+        image = (data, mime_type, description)
+        media = None
+        if not self._media_v1:
+            media = upload_media(self._http, self.server, self._token, "v2", image)
+            self._media_v1 = media is None
+        if media is None:
+            media = upload_media(self._http, self.server, self._token, "v1", image)
+        if media is None:
+            raise PostRejected(f"{_host(self.server)} accepts no images (no media upload)")
+        return media
+
     def edit(self, status_id: str, post: Post, media_ids: Sequence[str] = ()) -> None:
+        if not self.quirks.edit_keeps_visibility and post.visibility != "public":
+            # The worst such a server can do to a public post is narrow its audience; a
+            # followers-only post could become public, so it is not edited there.
+            raise EditUnsupported(
+                f"{_host(self.server)} may make a post public when it is edited, and this "
+                f"post is {post.visibility}: the change is not posted"
+            )
         # Visibility cannot change on an edit; the language rides along with the text.
         self._call(
             lambda: self._api.status_update(
@@ -174,13 +229,18 @@ class MastodonPublisher:
         host = _host(self.server)
         if isinstance(error, MastodonRatelimitError):
             reset = self._api.ratelimit_reset
-            retry_at = datetime.fromtimestamp(reset, UTC) if reset else None
+            # Servers without X-RateLimit headers may still send Retry-After.
+            retry_at = datetime.fromtimestamp(reset, UTC) if reset else self._errors.retry_at()
             return ServerUnavailable(f"{host} asks us to slow down (rate limit)", retry_at)
         if isinstance(error, MastodonNetworkError):
             return ServerUnavailable(f"could not reach {host}: the network or server is down")
         if isinstance(error, MastodonServerError):
             return ServerUnavailable(f"{host} had a server error (HTTP {_status(error)})")
-        if isinstance(error, MastodonUnauthorizedError) or _status(error) == 403:
+        if (
+            isinstance(error, MastodonUnauthorizedError)
+            or _status(error) == 403
+            or self._token_refused_with_400(error)
+        ):
             return AccountUnusable(
                 f"{host} refused the access token (HTTP {_status(error)}): it is wrong, revoked "
                 "or lacks the write:statuses permission"
@@ -191,11 +251,34 @@ class MastodonPublisher:
             )
         status = _status(error)
         if isinstance(error, MastodonAPIError) and status in (400, 422):
-            reason = _reason(error)
-            return PostRejected(reason, too_long=_about_length(reason))
+            reason = self._reason(error)
+            return PostRejected(reason, too_long=about_length(reason))
         # A 200 with a body that is not JSON, or anything unexpected: the outcome is unknown,
         # so the item stays pending and the retry carries the same Idempotency-Key.
         return ServerUnavailable(f"{host} gave an answer fedibridge could not read")
+
+    def _reason(self, error: MastodonError) -> str:
+        message = error.args[3] if len(error.args) > 3 else None
+        # Mastodon.py keeps only a JSON body's "error"; plain-text and HTML bodies are kept here.
+        text = message if isinstance(message, str) and message else self._errors.text()
+        return text or "the server refused the post without saying why"
+
+    def _token_refused_with_400(self, error: MastodonError) -> bool:
+        """Some servers answer a bad token with 400, not 401 (Takahē: "Invalid Bearer
+        token"). A 400 that is not plainly about the token is checked by asking who we are,
+        so that a bad token never parks items as refused."""
+        if _status(error) != 400:
+            return False
+        reason = self._reason(error)
+        if about_token(reason):
+            return True
+        if about_length(reason):
+            return False
+        try:
+            self._api.account_verify_credentials()
+        except MastodonError as probe:
+            return _status(probe) in (400, 401, 403)
+        return False
 
 
 def _own_post(status: Mapping[str, Any]) -> OwnPost:
@@ -215,16 +298,6 @@ _HREF = re.compile(r"""href=["']([^"']+)["']""")
 
 def _status(error: MastodonError) -> int | None:
     return error.args[1] if len(error.args) > 1 and isinstance(error.args[1], int) else None
-
-
-def _reason(error: MastodonError) -> str:
-    message = error.args[3] if len(error.args) > 3 else None
-    return str(message or "the server refused the post without saying why")
-
-
-def _about_length(reason: str) -> bool:
-    lowered = reason.lower()
-    return "too long" in lowered or "character limit" in lowered or "characters" in lowered
 
 
 def _host(server: str) -> str:

@@ -1,0 +1,280 @@
+"""The Misskey API family (Misskey, Sharkey, Firefish, Iceshrimp), natively, over httpx.
+
+Every call is a POST of JSON to ``/api/<endpoint>`` with the token in the body field ``i``
+(uploads send it as a multipart field). Failures are mapped to our error kinds in one place,
+``_refusal``. Misskey renders MFM, not HTML: post text goes through ``mfm.neutralise`` so that
+feed text formats nothing by accident.
+
+Differences from the Mastodon family that the rest of the bridge sees:
+
+* Misskey counts every character of a link, so the limits say ``characters_per_url=None``.
+* It has no Idempotency-Key: after a crash the cycle reconciles with ``recent_posts``.
+* It cannot edit notes: ``edit`` raises ``EditUnsupported``.
+* It has no language field: the post's language is not sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+
+from fedibridge.errors import (
+    AccountUnusable,
+    EditUnsupported,
+    PostRejected,
+    PublishError,
+    ServerUnavailable,
+)
+from fedibridge.models import Post, ServerLimits, Visibility
+from fedibridge.publish import OwnPost, Published
+from fedibridge.publish.mfm import neutralise, restore
+from fedibridge.publish.quirks import retry_after
+
+DEFAULT_TEXT_LIMIT: Final = 3000  # Misskey's MAX_NOTE_TEXT_LENGTH
+MAX_FILES: Final = 16  # notes/create: fileIds maxItems
+COMMENT_LIMIT: Final = 512  # a drive file's comment (the alt text)
+# Room kept free below the server's limit for the invisible characters ``neutralise`` adds,
+# and because Misskey counts code points where the renderer lets combining marks ride free.
+MFM_RESERVE: Final = 100
+
+VISIBILITY: Final[Mapping[Visibility, str]] = {
+    "public": "public",
+    "unlisted": "home",  # home timelines only, not the public ones
+    "private": "followers",
+    "direct": "specified",  # with nobody named: visible to the account itself
+}
+
+# Error codes that mean the token (or the account) is unusable, whatever the HTTP status:
+# Misskey answers some of them with 400 (PERMISSION_DENIED) or 403 (AUTHENTICATION_FAILED).
+_ACCOUNT_CODES: Final = frozenset(
+    {
+        "CREDENTIAL_REQUIRED",
+        "AUTHENTICATION_FAILED",
+        "PERMISSION_DENIED",
+        "YOUR_ACCOUNT_SUSPENDED",
+        "YOUR_ACCOUNT_MOVED",
+        "ACCESS_DENIED",
+    }
+)
+_LINK: Final = re.compile(r"https?://[^\s<>\"\u2060]+")
+
+
+class MisskeyPublisher:
+    def __init__(self, server: str, token: str, *, http: httpx.Client) -> None:
+        self.server = server
+        self._token = token
+        self._http = http
+        self._limits: ServerLimits | None = None
+        self._text_limit = DEFAULT_TEXT_LIMIT
+        self._user_id: str | None = None
+
+    def limits(self) -> ServerLimits:
+        if self._limits is None:
+            try:
+                meta = self._call("meta", {"detail": False}, with_token=False)
+            except (AccountUnusable, PostRejected) as error:
+                # As for the Mastodon family: limits that cannot be read mean "try later".
+                raise ServerUnavailable(
+                    f"{_host(self.server)} did not tell its limits ({error})"
+                ) from None
+            limit = meta.get("maxNoteTextLength")
+            if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+                self._text_limit = limit
+            reserve = min(MFM_RESERVE, self._text_limit // 10)
+            self._limits = ServerLimits(
+                max_characters=self._text_limit - reserve,
+                characters_per_url=None,  # Misskey counts links character by character
+                max_media=MAX_FILES,
+                description_limit=COMMENT_LIMIT,
+            )
+        return self._limits
+
+    def verify(self) -> str:
+        me = self._call("i", {})
+        self._user_id = str(me["id"])
+        return f"@{me.get('username')}@{me.get('host') or _host(self.server)}"
+
+    def post(self, post: Post, idempotency_key: str, media_ids: Sequence[str] = ()) -> Published:
+        # Misskey has no idempotency key; ``idempotency_key`` is accepted for the interface.
+        text = neutralise(post.text)
+        self.limits()
+        if len(text) > self._text_limit:
+            raise PostRejected(
+                f"the post has {len(text)} characters once protected from MFM formatting; "
+                f"{_host(self.server)} accepts {self._text_limit}",
+                too_long=True,
+            )
+        payload: dict[str, Any] = {
+            "text": text,
+            "visibility": VISIBILITY[post.visibility],
+            "cw": post.spoiler_text or None,
+        }
+        if media_ids:
+            payload["fileIds"] = list(media_ids)
+        note = self._call("notes/create", payload).get("createdNote")
+        if not isinstance(note, dict) or "id" not in note:
+            raise _unreadable(self.server)
+        return Published(status_id=str(note["id"]), url=self._note_url(note))
+
+    def recent_posts(self, limit: int = 40) -> list[OwnPost]:
+        if self._user_id is None:
+            self.verify()
+        notes = self._call_list("users/notes", {"userId": self._user_id, "limit": min(limit, 100)})
+        return [self._own_post(note) for note in notes if isinstance(note, dict)]
+
+    def upload(self, data: bytes, mime_type: str, description: str) -> str:
+        # Misskey stores the file (and its thumbnails) before answering: no processing wait.
+        file = self._send(
+            "drive/files/create",
+            data={"i": self._token, "comment": description[:COMMENT_LIMIT]},
+            files={"file": ("image", data, mime_type)},
+        )
+        if not isinstance(file, dict) or "id" not in file:
+            raise _unreadable(self.server)
+        return str(file["id"])
+
+    def edit(self, status_id: str, post: Post, media_ids: Sequence[str] = ()) -> None:
+        raise EditUnsupported(
+            f"{_host(self.server)} runs Misskey-family software, which cannot edit a note; "
+            "the change to this item is not posted"
+        )
+
+    # --- HTTP ---------------------------------------------------------------------
+
+    def _call(
+        self, endpoint: str, payload: Mapping[str, Any], *, with_token: bool = True
+    ) -> dict[str, Any]:
+        answer = self._send(endpoint, json={**payload, "i": self._token} if with_token else payload)
+        if not isinstance(answer, dict):
+            raise _unreadable(self.server)
+        return answer
+
+    def _call_list(self, endpoint: str, payload: Mapping[str, Any]) -> list[Any]:
+        answer = self._send(endpoint, json={**payload, "i": self._token})
+        if not isinstance(answer, list):
+            raise _unreadable(self.server)
+        return answer
+
+    def _send(self, endpoint: str, **request: Any) -> Any:
+        host = _host(self.server)
+        try:
+            response = self._http.post(
+                f"{self.server}/api/{endpoint}", headers={"Accept": "application/json"}, **request
+            )
+        except httpx.HTTPError:
+            raise ServerUnavailable(
+                f"could not reach {host}: the network or server is down"
+            ) from None
+        if response.status_code == 204:
+            return {}
+        if response.status_code >= 300:
+            raise _refusal(host, response)
+        try:
+            return response.json()
+        except ValueError:
+            # The request may have worked: the outcome is unknown, so the item stays pending.
+            raise _unreadable(self.server) from None
+
+    # --- reading notes ------------------------------------------------------------
+
+    def _note_url(self, note: Mapping[str, Any]) -> str:
+        url = note.get("url") or note.get("uri")
+        return str(url) if url else f"{self.server}/notes/{note['id']}"
+
+    def _own_post(self, note: Mapping[str, Any]) -> OwnPost:
+        raw = str(note.get("text") or "")
+        return OwnPost(
+            status_id=str(note["id"]),
+            url=self._note_url(note),
+            text=restore(raw),
+            links=tuple(_LINK.findall(raw)),
+            created_at=_moment(note.get("createdAt")),
+        )
+
+
+def _unreadable(server: str) -> ServerUnavailable:
+    return ServerUnavailable(f"{_host(server)} gave an answer fedibridge could not read")
+
+
+def _refusal(host: str, response: httpx.Response) -> PublishError:
+    """Misskey's error body is ``{"error": {"message", "code", "id", "kind", "info"?}}``."""
+    status = response.status_code
+    error = _error_of(response)
+    code = str(error.get("code") or "")
+    if status == 429 or code == "RATE_LIMIT_EXCEEDED":
+        return ServerUnavailable(
+            f"{host} asks us to slow down (rate limit)", _reset_time(response, error)
+        )
+    if status >= 500:
+        return ServerUnavailable(f"{host} had a server error (HTTP {status})")
+    if status in (401, 403) or code in _ACCOUNT_CODES:
+        return AccountUnusable(
+            f"{host} refused the access token (HTTP {status}, {code or 'no code'}): it is "
+            "wrong, revoked, or lacks the write:notes, write:drive or read:account permission"
+        )
+    if status == 404:
+        return AccountUnusable(
+            f"{host} has no Misskey API at this address: check the server setting (and "
+            "server_type, if it is set)"
+        )
+    reason = _reason(error, status)
+    return PostRejected(reason, too_long=_about_length(error, reason))
+
+
+def _error_of(response: httpx.Response) -> Mapping[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _reason(error: Mapping[str, Any], status: int) -> str:
+    message = str(error.get("message") or f"HTTP {status}")
+    info = error.get("info")
+    if isinstance(info, dict) and info.get("reason"):
+        where = f"{info['param']}: " if info.get("param") else ""
+        return f"{message} ({where}{info['reason']})"
+    return message
+
+
+def _about_length(error: Mapping[str, Any], reason: str) -> bool:
+    code = str(error.get("code") or "").upper()
+    lowered = reason.lower()
+    return (
+        "TOO_LONG" in code
+        or "MAX_LENGTH" in code
+        or ("text" in lowered and ("maxlength" in lowered or "characters" in lowered))
+    )
+
+
+def _reset_time(response: httpx.Response, error: Mapping[str, Any]) -> datetime | None:
+    """Retry-After if the server sends it, else the reset Misskey puts in the error info."""
+    header = retry_after(response.headers.get("Retry-After"))
+    if header is not None:
+        return header
+    info = error.get("info")
+    reset_ms = info.get("resetMs") if isinstance(info, dict) else None
+    if isinstance(reset_ms, int | float) and reset_ms >= 0:
+        return datetime.now(UTC) + timedelta(milliseconds=reset_ms)
+    return None
+
+
+def _moment(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _host(server: str) -> str:
+    return urlsplit(server).netloc or server
