@@ -245,3 +245,19 @@ def test_a_hostile_or_broken_answer_crashes_nothing_and_loses_nothing(
     contents = [s["content"] for s in mastodon.statuses()]
     assert sum("Event number 2" in c for c in contents) == 1
     assert not any("lollol" in c for c in contents)  # the entities were never expanded
+
+
+def test_a_refused_token_is_explained_once_not_at_every_poll(
+    tmp_path: Path, feed_server: FeedServer, mastodon: Mastodon, capsys
+) -> None:
+    config = write_config(tmp_path, feed_server.serve("/events.rss", rss(1)), mastodon.url)
+    once(config)
+    feed_server.serve("/events.rss", rss(1, 2))
+    (tmp_path / "token").write_text("revoked")
+    once(config)
+    first = capsys.readouterr().out
+    once(config)
+    again = capsys.readouterr().out
+    assert "lacks the write:statuses permission" in first
+    assert "lacks the write:statuses permission" not in again
+    assert "still refuses the token" in again

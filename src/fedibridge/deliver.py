@@ -89,9 +89,7 @@ class Delivery:
                 self.report.problem(f"correcting posts waits: {error}")
                 return
             except AccountUnusable as error:
-                message = account_problem(self.account, str(error))
-                self.state.account_failed(self.account, retry_at=None, problem=message)
-                self.report.problem(message)
+                self._account_refused(error)
                 return
             else:
                 self.state.record_action(self.account, "edit", now=self.clock())
@@ -128,10 +126,8 @@ class Delivery:
             self._pause(item, error)
             return False
         except AccountUnusable as error:
-            message = account_problem(self.account, str(error))
-            self.state.account_failed(self.account, retry_at=None, problem=message)
+            message = self._account_refused(error)
             self.state.note_waiting(item.feed, item.key, reason=message)
-            self.report.problem(message)
             return False
         self._posted(item, post, published)
         return True
@@ -254,6 +250,21 @@ class Delivery:
         self.state.account_waits(self.account, until=until, reason=reason)
         self.report.say(reason)
         return False
+
+    def _account_refused(self, error: AccountUnusable) -> str:
+        """Record and report a refused token: in full the first time, briefly while it lasts,
+        so that a daemon polling every few minutes does not repeat the same long message."""
+        message = account_problem(self.account, str(error))
+        known = self.state.account(self.account).problem == message
+        self.state.account_failed(self.account, retry_at=None, problem=message)
+        if known:
+            self.report.problem(
+                f"account {self.account}: the server still refuses the token; nothing is "
+                "posted until it is fixed (`fedibridge status` has the details)"
+            )
+        else:
+            self.report.problem(message)
+        return message
 
     def _pause(self, item: OutboxItem, error: ServerUnavailable) -> None:
         now = self.clock()
