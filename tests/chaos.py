@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -83,7 +84,17 @@ class Chaos:
         while_posting = 0
         for _ in range(kills):
             before = self._statuses_count()
-            _run_bridge(config, kill_after=rng.uniform(0.2, 1.6))
+            if rng.random() < 0.5:
+                _run_bridge(config, kill_after=rng.uniform(0.2, 1.6))
+            else:
+                # Aimed: just after the k-th POST reached the server, before, during or after
+                # the server's answer and the state write that follows it.
+                target = self.proxy.posts_seen + rng.randint(1, items)
+                _run_bridge(
+                    config,
+                    kill_when=lambda target=target: self.proxy.posts_seen >= target,
+                    then_wait=rng.uniform(0, 0.15),
+                )
             while_posting += before < self._statuses_count() < items
         runs = kills + self._finish(config)
         result = self._count(items, kills=kills, runs=runs)
@@ -153,19 +164,29 @@ class Chaos:
         )
 
 
-def _run_bridge(config: Path, *, kill_after: float | None = None) -> int | None:
-    """`fedibridge once`; SIGKILL it after ``kill_after`` seconds if it is still running."""
+def _run_bridge(
+    config: Path,
+    *,
+    kill_after: float | None = None,
+    kill_when: Callable[[], bool] | None = None,
+    then_wait: float = 0.0,
+) -> int | None:
+    """`fedibridge once`; SIGKILL it after ``kill_after`` seconds, or ``then_wait`` seconds
+    after ``kill_when`` turns true, if it is still running."""
     process = subprocess.Popen(
         [sys.executable, "-m", "fedibridge", "--config", str(config), "once"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
-    if kill_after is None:
+    if kill_after is None and kill_when is None:
         return process.wait(timeout=120)
-    deadline = time.monotonic() + kill_after
+    deadline = time.monotonic() + (kill_after if kill_after is not None else 60)
     while time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.01)
+        if kill_when is not None and kill_when():
+            time.sleep(then_wait)
+            break
+        time.sleep(0.005)
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)

@@ -26,6 +26,7 @@ class QuirkyProxy:
         self.unavailable_rate = 0.0
         self.lost_answer_rate = 0.0
         self.random = random.Random(0)
+        self.posts_seen = 0  # POST /api/v1/statuses requests that arrived, answered or not
         self._client = httpx.Client(base_url=upstream, timeout=30)
         proxy = self
 
@@ -73,6 +74,7 @@ class QuirkyProxy:
         if self.ignore_idempotency_key:
             headers = {k: v for k, v in headers.items() if k.lower() != "idempotency-key"}
         is_post = request.command == "POST" and request.path == "/api/v1/statuses"
+        self.posts_seen += is_post
         if is_post and self.random.random() < self.unavailable_rate:
             self._reply(request, 503, b"<html><body>Service Unavailable</body></html>")
             return
