@@ -31,8 +31,7 @@ from fedibridge.models import Entry, Fetched, ParsedFeed, ServerLimits, Validato
 from fedibridge.parse import parse_feed
 from fedibridge.plan import after_feed_failure, corrections, newest, plan_entries
 from fedibridge.publish import Publisher
-from fedibridge.publish.detect import open_publisher
-from fedibridge.publish.mastodon import read_limits
+from fedibridge.publish.detect import open_publisher, public_limits
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
 from fedibridge.state import FeedRow, OutboxItem, State
@@ -363,9 +362,9 @@ class Bridge:
     def _public_limits(self, account: str) -> ServerLimits:
         """Limits for showing posts without a token: the server's if it answers, else
         Mastodon's defaults, so that previews work offline too."""
-        server = self.settings.accounts[account].server
+        config = self.settings.accounts[account]
         try:
-            return read_limits(self.http, server)
+            return public_limits(self.http, config.server, config.server_type)
         except ServerUnavailable as error:
             log.info("%s; showing posts with Mastodon's default limits", error)
             return ServerLimits()

@@ -49,7 +49,6 @@ from fedibridge.render import html_to_text
 T = TypeVar("T")
 
 REQUEST_TIMEOUT = 30.0
-ASSUMED_API_VERSION = "4.0.0"
 MEDIA_PROCESSING_TIMEOUT = 60.0
 MEDIA_POLL_SECONDS = 1.0
 
@@ -133,10 +132,10 @@ class MastodonPublisher:
             api_base_url=server,
             request_timeout=REQUEST_TIMEOUT,
             ratelimit_method="throw",
+            # Never let Mastodon.py ask for the version: it fails on other servers' version
+            # strings and asks /api/v1/instance/ with a trailing slash. It then behaves as for
+            # an old server (and ignores a given mastodon_version), so uploads go over httpx.
             version_check_mode="none",
-            # Never let Mastodon.py guess the version: it fails on version strings of other
-            # servers and then asks /api/v1/instance/ with a trailing slash.
-            mastodon_version=ASSUMED_API_VERSION,
             user_agent=user_agent,
             session=self._errors.session(),
         )
