@@ -33,10 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback import Loopback
 
 # --- a small loopback HTTP server -------------------------------------------------------
 
@@ -106,26 +108,11 @@ class LoopbackServer:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._faults: list[tuple[str, int, Answer]] = []  # path, remaining count, answer
         self._lock = threading.Lock()
-        server = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            def _any(self) -> None:
-                server._handle(self)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._loopback = Loopback(self._handle)
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._loopback.url
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         self._routes.append((method, re.compile(pattern + "$"), handler))
@@ -140,7 +127,7 @@ class LoopbackServer:
             return [r for r in self.requests if r.method == method and r.path == path]
 
     def __enter__(self) -> LoopbackServer:
-        self._thread.start()
+        self._loopback.start()
         return self
 
     def __exit__(
@@ -149,8 +136,7 @@ class LoopbackServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._loopback.stop()
 
     def _handle(self, raw: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(raw.path)

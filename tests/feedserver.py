@@ -10,8 +10,10 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
+
+from tests.loopback import Loopback
 
 
 @dataclass
@@ -38,25 +40,11 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[SeenRequest] = []
         self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server._handle(self)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # A short poll interval: shutdown() waits up to one interval, at every test's teardown.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._loopback = Loopback(self._handle)
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._loopback.url
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -71,7 +59,7 @@ class FeedServer:
             return [r for r in self.requests if r.path == path]
 
     def __enter__(self) -> FeedServer:
-        self._thread.start()
+        self._loopback.start()
         return self
 
     def __exit__(
@@ -80,8 +68,7 @@ class FeedServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._loopback.stop()
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         with self._lock:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import random
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 
 import httpx
+
+from tests.loopback import Loopback
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
@@ -28,33 +29,14 @@ class QuirkyProxy:
         self.random = random.Random(0)
         self.posts_seen = 0  # POST /api/v1/statuses requests that arrived, answered or not
         self._client = httpx.Client(base_url=upstream, timeout=30)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                # A bridge killed mid-request is what the crash trials do, not an error.
-                with contextlib.suppress(ConnectionError):
-                    proxy._forward(self)
-
-            do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._loopback = Loopback(self._forward_quietly, keep_alive=True)
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._loopback.url
 
     def __enter__(self) -> QuirkyProxy:
-        self._thread.start()
+        self._loopback.start()
         return self
 
     def __exit__(
@@ -63,9 +45,13 @@ class QuirkyProxy:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._loopback.stop()
         self._client.close()
+
+    def _forward_quietly(self, request: BaseHTTPRequestHandler) -> None:
+        # A bridge killed mid-request is what the crash trials do, not an error.
+        with contextlib.suppress(ConnectionError):
+            self._forward(request)
 
     def _forward(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
