@@ -90,3 +90,11 @@ def test_pictures_are_recognised_by_their_bytes() -> None:
     assert sniff(b"\xff\xd8\xff\xe0rest") == "image/jpeg"
     assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
     assert sniff(b"<svg") is None
+
+
+def test_sensitive_marks_the_post_and_hides_its_picture(picture_feed, mastodon: Mastodon) -> None:
+    config = picture_feed(tiny_png(), allow_private_network=True, sensitive=True)
+    assert once(config) == 0
+    [status] = mastodon.statuses()
+    assert status["sensitive"] is True
+    assert len(status["media_attachments"]) == 1

@@ -70,3 +70,13 @@ def test_any_text_comes_back_unchanged(text: str) -> None:
 @given(TEXT)
 def test_no_text_formats_anything(text: str) -> None:
     assert mfm_formatting(neutralise(text)) == []
+
+
+def test_a_feed_hashtag_that_render_broke_stays_broken_on_misskey() -> None:
+    # render puts a word joiner after a stray "#"; Misskey would still read "#" + joiner + word
+    # as a tag, so the "#" itself is shown as plain text.
+    text = f"Meeting #{WORD_JOINER}2a, tagged #Library"
+    note = neutralise(text)
+    assert f"<plain>#</plain>{WORD_JOINER}2a" in note
+    assert "#Library" in note
+    assert restore(note) == text.replace(WORD_JOINER, "")  # what a reader sees

@@ -243,7 +243,9 @@ class Bridge:
             return
         account = self.settings.account_for(name)
         row = state.feed(name)
-        style = self.settings.feeds[name].style(unsaved.title or (row.title if row else ""))
+        style = self.settings.feeds[name].style(
+            unsaved.title or (row.title if row else ""), zone=self.settings.bridge.zone
+        )
         if self.dry_run:
             limits = self._public_limits(account)
             report.posts += [
@@ -291,7 +293,7 @@ class Bridge:
             return report
         assert parsed is not None  # an unconditional request is never "not modified"
         limits = self._public_limits(self.settings.account_for(name))
-        style = self.settings.feeds[name].style(parsed.title)
+        style = self.settings.feeds[name].style(parsed.title, zone=self.settings.bridge.zone)
         report.posts = [
             PostOutcome(name, e.key, render(e, style, limits))
             for e in newest(parsed.entries, count)

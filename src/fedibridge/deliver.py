@@ -160,7 +160,11 @@ class Delivery:
                     self.limits,
                     allow_private_network=self.allow_private_network,
                 )
-                media_ids.append(self.publisher.upload(picture.data, picture.mime_type, image.alt))
+                media_ids.append(
+                    self.publisher.upload(
+                        picture.data, picture.mime_type, image.alt, sensitive=post.sensitive
+                    )
+                )
             except (ImageUnavailable, PostRejected) as error:
                 self.report.say(
                     f"{_describe(item.entry)}: the picture {image.url} is left out: {error}"

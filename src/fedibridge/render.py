@@ -5,6 +5,11 @@ recognises weighs ``characters_per_url``, everything else counts by grapheme clu
 content warning counts too. Where we cannot know exactly what the server will see we count a
 little more, never less: a post that is a few characters short of the limit is harmless, a post
 that is one character over is refused.
+
+The output is plain text, exactly what a Mastodon-API server receives. Feed text in it cannot
+mention anyone, make a hashtag other than the post's own, or carry control characters and
+bidi overrides (``defuse``, ``plain_feed_text``). Servers that render markup (Misskey's MFM)
+get the text escaped by their publisher, not here.
 """
 
 from __future__ import annotations
@@ -454,7 +459,9 @@ def count_length(text: str, characters_per_url: int | None) -> int:
     link them (a host without a dot or under an intranet name such as ".local", or a link glued
     to a preceding letter as in "seehttps://…"). Mastodon also refuses top-level domains not in
     its list; such a link (rare: a made-up TLD) is counted as a link here.
-    A mention counts in full, although Mastodon counts only its "@user" part.
+    A mention counts in full, although Mastodon counts only its "@user" part: never less.
+    Feed text holds no mentions once ``defuse`` has broken them (then Mastodon counts them in
+    full too, word joiner included), so only mentions staff write in a template count more.
     """
     total = 0
     position = 0

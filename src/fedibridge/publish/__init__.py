@@ -41,9 +41,12 @@ class Publisher(Protocol):
         """The account's own latest posts, newest first (to reconcile after a crash)."""
         ...
 
-    def upload(self, data: bytes, mime_type: str, description: str) -> str:
+    def upload(
+        self, data: bytes, mime_type: str, description: str, *, sensitive: bool = False
+    ) -> str:
         """Upload one image with its description (alt text); return the media id once the
-        server has processed it (bounded wait). Raises a ``PublishError`` kind on failure."""
+        server has processed it (bounded wait). ``sensitive`` hides it behind a warning where
+        the server marks files rather than posts (Misskey). Raises a ``PublishError`` kind."""
         ...
 
     def edit(self, status_id: str, post: Post, media_ids: Sequence[str] = ()) -> None:

@@ -264,8 +264,10 @@ class DetectingPublisher:
     def recent_posts(self, limit: int = 40) -> list[OwnPost]:
         return self._publisher().recent_posts(limit)
 
-    def upload(self, data: bytes, mime_type: str, description: str) -> str:
-        return self._publisher().upload(data, mime_type, description)
+    def upload(
+        self, data: bytes, mime_type: str, description: str, *, sensitive: bool = False
+    ) -> str:
+        return self._publisher().upload(data, mime_type, description, sensitive=sensitive)
 
     def edit(self, status_id: str, post: Post, media_ids: Sequence[str] = ()) -> None:
         self._publisher().edit(status_id, post, media_ids)

@@ -157,6 +157,7 @@ class MastodonPublisher:
                 visibility=post.visibility,
                 language=post.language,
                 spoiler_text=post.spoiler_text or None,
+                sensitive=post.sensitive,
                 media_ids=list(media_ids) or None,
                 idempotency_key=idempotency_key,
             )
@@ -172,7 +173,10 @@ class MastodonPublisher:
         )
         return [_own_post(status) for status in statuses]
 
-    def upload(self, data: bytes, mime_type: str, description: str) -> str:
+    def upload(
+        self, data: bytes, mime_type: str, description: str, *, sensitive: bool = False
+    ) -> str:
+        # Mastodon marks the post, not the file, as sensitive (see post()).
         media = self._call(lambda: self._post_media(data, mime_type, description))
         media_id = str(media["id"])
         # Large images are processed after the upload answers (202, url null); posting before
@@ -214,6 +218,7 @@ class MastodonPublisher:
                 status_id,
                 post.text,
                 spoiler_text=post.spoiler_text or None,
+                sensitive=post.sensitive,
                 media_ids=list(media_ids) or None,
             )
         )

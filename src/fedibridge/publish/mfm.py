@@ -30,6 +30,7 @@ _TOKEN: Final = re.compile(
     r"""
     (?P<keep> https?://[^\s<>"]+ | (?<![^\s(\[])\#[^\W_](?:\w*[^\W_])? )
     | (?P<code> `+ )
+    | (?P<stray> \#(?=\u2060) )              # a feed's "#tag" that render already broke
     | (?P<opener>
         \$(?=\[)                            # $[x2 functions]
       | [*_~]                               # **bold** *italic* __bold__ _italic_ ~~strike~~
@@ -46,7 +47,7 @@ _TOKEN: Final = re.compile(
 _QUOTE: Final = re.compile(r"^>", re.MULTILINE)
 # A line that ends with a space and "Search" (or 検索, or either in brackets) is a search box.
 _SEARCH: Final = re.compile(r"[ \u3000](?=(?:search|検索|\[search\]|\[検索\])$)", re.I | re.M)
-_PLAIN: Final = re.compile(r"<plain>(`+)</plain>")
+_PLAIN: Final = re.compile(r"<plain>(`+|#)</plain>")
 
 
 def neutralise(text: str) -> str:
@@ -59,7 +60,8 @@ def neutralise(text: str) -> str:
 def _neutral_token(match: re.Match[str]) -> str:
     if match.group("keep"):
         return match.group()
-    if match.group("code"):
+    if match.group("code") or match.group("stray"):
+        # Code spans take any character, and Misskey reads "#" + joiner as a tag still.
         return f"<plain>{match.group()}</plain>"
     return match.group() + WORD_JOINER
 

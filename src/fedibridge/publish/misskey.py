@@ -127,11 +127,17 @@ class MisskeyPublisher:
         notes = self._call_list("users/notes", {"userId": self._user_id, "limit": min(limit, 100)})
         return [self._own_post(note) for note in notes if isinstance(note, dict)]
 
-    def upload(self, data: bytes, mime_type: str, description: str) -> str:
+    def upload(
+        self, data: bytes, mime_type: str, description: str, *, sensitive: bool = False
+    ) -> str:
         # Misskey stores the file (and its thumbnails) before answering: no processing wait.
+        # It marks files, not notes, as sensitive.
+        fields = {"i": self._token, "comment": description[:COMMENT_LIMIT]}
+        if sensitive:
+            fields["isSensitive"] = "true"
         file = self._send(
             "drive/files/create",
-            data={"i": self._token, "comment": description[:COMMENT_LIMIT]},
+            data=fields,
             files={"file": ("image", data, mime_type)},
         )
         if not isinstance(file, dict) or "id" not in file:
