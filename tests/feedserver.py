@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
@@ -23,6 +24,7 @@ class Route:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     conditional: bool = True  # send ETag / Last-Modified and honour them
+    delay: float = 0.0  # seconds before answering, like a slow shared host
     last_modified: float = 1_700_000_000.0
 
 
@@ -40,6 +42,8 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[SeenRequest] = []
         self._lock = threading.Lock()
+        self._in_flight = 0
+        self.most_at_once = 0  # the most requests this server was answering at one time
         self._loopback = Loopback(self._handle)
 
     @property
@@ -75,7 +79,18 @@ class FeedServer:
             self.requests.append(
                 SeenRequest("GET", request.path, {k.lower(): v for k, v in request.headers.items()})
             )
+            self._in_flight += 1
+            self.most_at_once = max(self.most_at_once, self._in_flight)
+        try:
+            self._answer(request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(self, request: BaseHTTPRequestHandler) -> None:
         route = self.routes.get(request.path)
+        if route is not None and route.delay:
+            time.sleep(route.delay)
         if route is None:
             self._reply(request, 404, b"not found", {"Content-Type": "text/plain"})
             return

@@ -539,3 +539,18 @@ def test_a_redirect_on_the_configured_host_is_followed(feed_server: FeedServer) 
     url = feed_server.serve("/hop", b"", status=302, headers={"Location": target})
     with make_client(None) as client:
         assert fetch(client, url, Validators()).body == FEED
+
+
+def test_freshness_comes_from_max_age_or_expires() -> None:
+    import httpx
+
+    from fedibridge.fetch import fresh_for
+
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    in_an_hour = "Thu, 26 Nov 2026 13:00:00 GMT"
+    assert fresh_for(httpx.Headers({"Cache-Control": "public, max-age=600"}), now) == 600
+    assert fresh_for(httpx.Headers({"Expires": in_an_hour}), now) == 3600
+    assert (
+        fresh_for(httpx.Headers({"Cache-Control": "no-cache", "Expires": in_an_hour}), now) is None
+    )
+    assert fresh_for(httpx.Headers({}), now) is None

@@ -95,6 +95,7 @@ class BridgeConfig(_Section):
     status_listen: str | None = None
     log_format: Literal["text", "json"] = "text"
     timezone: str = "UTC"
+    max_interval: Interval = timedelta(hours=6)
 
     _interval_floor = field_validator("interval")(_at_least_a_minute)
 

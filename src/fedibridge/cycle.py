@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from fedibridge.config import Settings, read_token
 from fedibridge.deliver import Delivery, account_problem
@@ -29,7 +30,13 @@ from fedibridge.errors import (
 from fedibridge.fetch import fetch, make_client
 from fedibridge.models import Entry, Fetched, ParsedFeed, ServerLimits, Validators
 from fedibridge.parse import parse_feed
-from fedibridge.plan import after_feed_failure, corrections, newest, plan_entries
+from fedibridge.plan import (
+    after_feed_failure,
+    corrections,
+    newest,
+    plan_entries,
+    polite_next_poll,
+)
 from fedibridge.publish import Publisher
 from fedibridge.publish.detect import open_publisher, public_limits
 from fedibridge.render import render
@@ -39,6 +46,8 @@ from fedibridge.state import FeedRow, OutboxItem, State
 log = logging.getLogger("fedibridge")
 
 Clock = Callable[[], datetime]
+
+PER_HOST_REQUESTS = 2
 
 
 def utc_now() -> datetime:
@@ -73,6 +82,8 @@ class Bridge:
         self._publishers: dict[str, Publisher] = {}
         # One delivery at a time per account: keeps posting order and the server's rate budget.
         self._account_locks = {name: threading.Lock() for name in settings.accounts}
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._hosts_lock = threading.Lock()
 
     def close(self) -> None:
         self.http.close()
@@ -95,12 +106,25 @@ class Bridge:
     def _read(self, name: str, validators: Validators) -> tuple[Fetched, ParsedFeed | None]:
         """Fetch and parse one feed; no ParsedFeed when the server said "not modified"."""
         config = self.settings.feeds[name]
-        fetched = fetch(
-            self.http, config.url, validators, allow_private_network=config.allow_private_network
-        )
+        with self._host_slot(config.url):
+            fetched = fetch(
+                self.http,
+                config.url,
+                validators,
+                allow_private_network=config.allow_private_network,
+            )
         if fetched.body is None:
             return fetched, None
         return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type)
+
+    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
+        """At most PER_HOST_REQUESTS requests at a time to one website: library sites often
+        live on small shared hosting, and one library may have many feeds there."""
+        host = urlsplit(url).hostname or ""
+        with self._hosts_lock:
+            if host not in self._hosts:
+                self._hosts[host] = threading.BoundedSemaphore(PER_HOST_REQUESTS)
+            return self._hosts[host]
 
     @contextmanager
     def _state(self) -> Iterator[State]:
@@ -130,10 +154,22 @@ class Bridge:
             else:
                 report.problem(_feed_problem(name, error))
             return _Unsaved()
+        next_poll_at = polite_next_poll(
+            fresh_for=fetched.fresh_for,
+            ttl_minutes=parsed.ttl_minutes if parsed else None,
+            interval=self.settings.interval_for(name),
+            longest=self.settings.bridge.max_interval,
+            now=now,
+        )
         if parsed is None:
             if not self.dry_run:
                 state.record_fetch(
-                    name, config.url, now=now, result="not modified", account=account
+                    name,
+                    config.url,
+                    now=now,
+                    result="not modified",
+                    account=account,
+                    next_poll_at=next_poll_at,
                 )
             report.say("not modified since the last poll")
             return _Unsaved()
@@ -169,6 +205,7 @@ class Bridge:
             now=now,
             result=f"{len(plan.new)} new, {plan.to_post} to post",
             account=account,
+            next_poll_at=next_poll_at,
             validators=fetched.validators,
             title=parsed.title,
             moved_to=fetched.moved_to,

@@ -184,7 +184,23 @@ def _fetched(response: httpx.Response, validators: Validators, max_bytes: int, u
         validators=validators,
         content_type=response.headers.get("Content-Type"),
         moved_to=_moved_to(response),
+        fresh_for=fresh_for(response.headers, datetime.now(UTC)),
     )
+
+
+def fresh_for(headers: httpx.Headers, now: datetime) -> float | None:
+    """Seconds the answer stays fresh by Cache-Control max-age (else Expires); None if the
+    website says nothing, or says not to cache (which is no request to poll less)."""
+    cache_control = headers.get("Cache-Control", "").lower()
+    for directive in cache_control.split(","):
+        name, _, value = directive.strip().partition("=")
+        if name == "max-age" and value.strip('"').isdigit():
+            return float(value.strip('"'))
+    expires = headers.get("Expires")
+    if expires is None or "no-cache" in cache_control or "no-store" in cache_control:
+        return None
+    seconds = parse_retry_after(expires, now)
+    return seconds or None
 
 
 def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:

@@ -33,6 +33,8 @@ class Fetched:
     content_type: str | None = None
     # Where a permanent redirect (301/308) pointed, so staff can update the config.
     moved_to: str | None = None
+    # How long the website says the answer stays fresh (Cache-Control max-age, Expires).
+    fresh_for: float | None = None
 
     @property
     def not_modified(self) -> bool:
@@ -68,6 +70,7 @@ class ParsedFeed:
     link: str | None
     language: str | None
     entries: tuple[Entry, ...]  # document order, duplicates of a key removed
+    ttl_minutes: int | None = None  # RSS <ttl>: how long the feed asks to be left alone
     # Items that could not be used at all, each with a reason staff can read.
     dropped: tuple[str, ...] = ()
 

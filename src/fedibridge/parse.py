@@ -86,7 +86,14 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
         language=feed.language,
         entries=tuple(entries),
         dropped=tuple(dropped),
+        ttl_minutes=_ttl(channel.get("ttl")),
     )
+
+
+def _ttl(value: object) -> int | None:
+    """RSS <ttl>, in minutes; None when absent or not a sensible number."""
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() and 0 < int(text) <= 7 * 24 * 60 else None
 
 
 def entry_key(raw_id: str | None, link: str | None, title: str, text: str) -> str:

@@ -147,6 +147,23 @@ def after_feed_failure(
     return FeedRetry(now + wait)
 
 
+def polite_next_poll(
+    *,
+    fresh_for: float | None,
+    ttl_minutes: int | None,
+    interval: timedelta,
+    longest: timedelta,
+    now: datetime,
+) -> datetime | None:
+    """When a website asks to be left alone longer than the feed's interval (Cache-Control
+    max-age, Expires, RSS <ttl>), the next poll waits that long, but never beyond ``longest``.
+    None when the usual schedule already waits long enough."""
+    asked = max(fresh_for or 0.0, (ttl_minutes or 0) * 60.0)
+    if asked <= interval.total_seconds():
+        return None
+    return now + min(timedelta(seconds=asked), max(longest, interval))
+
+
 def after_post_failure(
     *, failures: int, retry_at: datetime | None, now: datetime, rand: float
 ) -> datetime:
