@@ -632,3 +632,16 @@ def test_an_enclosure_and_its_media_content_give_one_image_with_its_description(
             "cushions.",
         ),
     )
+
+
+def test_without_a_named_picture_the_first_img_of_the_text_is_used() -> None:
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+    <item><title>Author talk</title><guid>a1</guid><link>https://library.example/a1</link>
+    <description><![CDATA[<img src="/pixel.gif" width="1" height="1">
+    <p>Meet the author.</p><img src="/img/author.jpg" alt="The author at her desk">
+    <img src="/img/second.jpg" alt="not this one">]]></description></item>
+    </channel></rss>"""
+    [entry] = parse_feed(body, "https://library.example/feed/").entries
+    assert entry.images == (
+        Image("https://library.example/img/author.jpg", "The author at her desk"),
+    )

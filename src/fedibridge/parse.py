@@ -32,6 +32,7 @@ from feedparser.urls import resolve_relative_uris
 from fedibridge.errors import NotAFeed
 from fedibridge.languages import normalise_language
 from fedibridge.models import Entry, Image, ParsedFeed
+from fedibridge.render import html_to_text
 from fedibridge.urls import identity_url, strip_tracking
 
 __all__ = ["entry_key", "normalise_language", "parse_feed"]
@@ -136,7 +137,7 @@ def _read_entry(raw: _Dict, feed: _Feed) -> _Candidate:
         language=_entry_language(raw) or feed.language,
         published=_utc(raw.get("published_parsed")),
         updated=_utc(_own(raw, "updated_parsed")),
-        images=_images(raw, base, feed.alts),
+        images=_images(raw, base, feed.alts) or _first_html_image(text if is_html else "", base),
     )
     return _Candidate(entry, label)
 
@@ -365,13 +366,35 @@ def _media_text(element: ElementTree.Element) -> str:
 # ---- text and URLs --------------------------------------------------------------------------
 
 
-class _TextExtractor(HTMLParser):
+class _FirstImage(HTMLParser):
+    """The first real picture in an item's HTML (tracking pixels and icons are no picture)."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
+        self.found: tuple[str, str] | None = None
 
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "img" or self.found is not None:
+            return
+        values = {name: value or "" for name, value in attrs}
+        tiny = any(
+            values.get(side, "").strip() in {"0", "1", "1px"} for side in ("width", "height")
+        )
+        if values.get("src") and not tiny:
+            self.found = (values["src"], values.get("alt", "").strip())
+
+
+def _first_html_image(html: str, base: str) -> tuple[Image, ...]:
+    """When the feed names no picture, the first <img> in the item's text, with its alt."""
+    if "<img" not in html.lower():
+        return ()
+    finder = _FirstImage()
+    finder.feed(html)
+    finder.close()
+    if finder.found is None:
+        return ()
+    url = _absolute_http(finder.found[0], base)
+    return (Image(url, finder.found[1]),) if url else ()
 
 
 def _plain(value: object, detail: object) -> str:
@@ -379,10 +402,7 @@ def _plain(value: object, detail: object) -> str:
     if not isinstance(value, str):
         return ""
     if isinstance(detail, Mapping) and detail.get("type") in _HTML_TYPES:
-        extractor = _TextExtractor()
-        extractor.feed(value)
-        extractor.close()
-        value = "".join(extractor.parts)
+        value = html_to_text(value)
     return " ".join(value.split())
 
 
