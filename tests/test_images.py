@@ -98,3 +98,23 @@ def test_sensitive_marks_the_post_and_hides_its_picture(picture_feed, mastodon: 
     [status] = mastodon.statuses()
     assert status["sensitive"] is True
     assert len(status["media_attachments"]) == 1
+
+
+def test_a_picture_without_description_gets_the_configured_one(
+    tmp_path: Path, feed_server: FeedServer, mastodon: Mastodon
+) -> None:
+    image_url = feed_server.url("/story.png")
+    feed_server.serve("/story.png", tiny_png(), content_type="image/png")
+    undescribed = feed_with_picture(image_url, 2).replace(
+        f"<media:description>{DESCRIPTION}</media:description>".encode(), b""
+    )
+    url = feed_server.serve("/events.rss", feed_with_picture(image_url, 1))
+    config = write_config(
+        tmp_path, url, mastodon.url, allow_private_network=True,
+        image_description="Poster for {title}",
+    )  # fmt: skip
+    once(config)
+    feed_server.serve("/events.rss", undescribed)
+    assert once(config) == 0
+    [status] = mastodon.statuses()
+    assert status["media_attachments"][0]["description"] == "Poster for Story time 2"

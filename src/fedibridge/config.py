@@ -217,6 +217,7 @@ class FeedConfig(_Section):
     paused: bool = False
     allow_private_network: bool = False
     media: Literal["auto", "none"] = "auto"
+    image_description: str = "{title}"
     on_update: Literal["edit", "ignore"] = "edit"
     update_max_age: Interval = timedelta(days=7)
     max_posts_per_cycle: int = Field(default=0, ge=0)
@@ -233,7 +234,7 @@ class FeedConfig(_Section):
         lambda value: None if value is None else _at_least_a_minute(value)
     )
 
-    @field_validator("template")
+    @field_validator("template", "image_description")
     @classmethod
     def _known_fields(cls, value: str) -> str:
         unknown = template_fields(value) - TEMPLATE_FIELDS
@@ -298,6 +299,7 @@ class FeedConfig(_Section):
             spoiler_text=self.spoiler_text,
             feed_title=self.title or feed_title,
             media=self.media == "auto",
+            image_description=self.image_description,
             sensitive=self.sensitive,
             content_warnings=tuple(warning.rule() for warning in self.content_warnings),
             keep_feed_hashtags=self.keep_feed_hashtags,

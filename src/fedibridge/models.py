@@ -140,6 +140,8 @@ class Style:
     spoiler_text: str = ""
     feed_title: str = ""
     media: bool = True  # attach the item's images (feeds.NAME.media = "auto")
+    # A template for pictures the feed gives no description: never leave one empty.
+    image_description: str = "{title}"
     sensitive: bool = False  # hide the images behind a click (a content warning does too)
     content_warnings: tuple[ContentWarningRule, ...] = ()
     keep_feed_hashtags: bool = False  # let #tags written in the feed's text stay tags

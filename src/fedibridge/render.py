@@ -776,8 +776,9 @@ def _unknown_fields_error(names: set[str]) -> ValueError:
     return ValueError(f"The template uses {listed}, which is not a field. Fields: {_field_list()}.")
 
 
-def _alt_text(image: Image, entry: Entry, limit: int) -> str:
-    alt = " ".join(image.alt.split()) or " ".join(entry.title.split()) or "Image"
+def _alt_text(image: Image, fallback: str, limit: int) -> str:
+    # Never an empty description: a screen reader would read the file name, or nothing.
+    alt = " ".join(image.alt.split()) or " ".join(fallback.split()) or "Image"
     if len(alt) <= limit:
         return alt
     # The server checks alt text by code points (Rails' length), not by grapheme cluster.
@@ -804,8 +805,9 @@ def render(entry: Entry, style: Style, limits: ServerLimits) -> Post:
     # Mastodon counts the content warning raw, links included, in the same limit.
     warning = count_length(spoiler_text, None)
     text = _fit(template, fields, tags, limits.max_characters - warning, measure)
+    fallback = _fill(_parse_template(style.image_description), _fields(entry, style, tags))
     media = tuple(
-        Image(image.url, _alt_text(image, entry, limits.description_limit))
+        Image(image.url, _alt_text(image, fallback, limits.description_limit))
         for image in (entry.images if style.media else ())[: limits.max_media]
     )
     return Post(
