@@ -47,16 +47,24 @@ def picture_feed(tmp_path: Path, feed_server: FeedServer, mastodon: Mastodon):
 
 
 def test_a_picture_is_posted_with_its_description(picture_feed, mastodon: Mastodon) -> None:
-    config = picture_feed(tiny_png(), allow_private_network=True)
+    config = picture_feed(tiny_png())  # on the feed's own website: trusted like the feed
     assert once(config) == 0
     [status] = mastodon.statuses()
     [attachment] = status["media_attachments"]
     assert attachment["description"] == DESCRIPTION
 
 
-def test_a_picture_on_a_private_address_is_left_out(picture_feed, mastodon, capsys) -> None:
-    # The feed server is on loopback: from a feed's content that is off limits by default.
-    config = picture_feed(tiny_png())
+def test_a_picture_on_another_private_host_is_left_out(
+    tmp_path: Path, feed_server: FeedServer, mastodon: Mastodon, capsys
+) -> None:
+    # The configured feed is on 127.0.0.1 (trusted); "localhost" is another host on loopback,
+    # named only by the feed's content: off limits by default.
+    feed_server.serve("/story.png", tiny_png(), content_type="image/png")
+    elsewhere = feed_server.url("/story.png").replace("127.0.0.1", "localhost")
+    url = feed_server.serve("/events.rss", feed_with_picture(elsewhere, 1))
+    config = write_config(tmp_path, url, mastodon.url)
+    once(config)
+    feed_server.serve("/events.rss", feed_with_picture(elsewhere, 2))
     assert once(config) == 0
     [status] = mastodon.statuses()
     assert status["media_attachments"] == []
@@ -118,3 +126,34 @@ def test_a_picture_without_description_gets_the_configured_one(
     assert once(config) == 0
     [status] = mastodon.statuses()
     assert status["media_attachments"][0]["description"] == "Poster for Story time 2"
+
+
+def test_image_from_page_takes_the_pages_sharing_picture(
+    tmp_path: Path, feed_server: FeedServer, mastodon: Mastodon
+) -> None:
+    feed_server.serve("/cover.png", tiny_png(), content_type="image/png")
+    page = (
+        '<html><head><meta property="og:image" content="/cover.png">'
+        '<meta property="og:image:alt" content="The cover of the new novel"></head>'
+        "<body>…</body></html>"
+    ).encode()
+    feed_server.serve("/e/2", page, content_type="text/html")
+    without_pictures = rss_without_pictures(feed_server, 2)
+    url = feed_server.serve("/events.rss", rss_without_pictures(feed_server, 1))
+    config = write_config(tmp_path, url, mastodon.url, image_from_page=True)
+    once(config)
+    feed_server.serve("/events.rss", without_pictures)
+    assert once(config) == 0
+    [status] = mastodon.statuses()
+    [attachment] = status["media_attachments"]
+    assert attachment["description"] == "The cover of the new novel"
+
+
+def rss_without_pictures(feed_server: FeedServer, number: int) -> bytes:
+    items = "".join(
+        f"<item><title>New novel {n}</title><link>{feed_server.url(f'/e/{n}')}</link>"
+        f"<guid>n-{n}</guid><description>Just arrived.</description></item>"
+        for n in range(number, 0, -1)
+    )
+    head = '<?xml version="1.0"?><rss version="2.0"><channel><title>New</title>'
+    return f"{head}{items}</channel></rss>".encode()

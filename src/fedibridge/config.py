@@ -218,6 +218,7 @@ class FeedConfig(_Section):
     allow_private_network: bool = False
     media: Literal["auto", "none"] = "auto"
     image_description: str = "{title}"
+    image_from_page: bool = False
     on_update: Literal["edit", "ignore"] = "edit"
     update_max_age: Interval = timedelta(days=7)
     max_posts_per_cycle: int = Field(default=0, ge=0)

@@ -279,8 +279,9 @@ class Bridge:
         if not items and not edits:
             return
         account = self.settings.account_for(name)
+        config = self.settings.feeds[name]
         row = state.feed(name)
-        style = self.settings.feeds[name].style(
+        style = config.style(
             unsaved.title or (row.title if row else ""), zone=self.settings.bridge.zone
         )
         if self.dry_run:
@@ -303,17 +304,19 @@ class Bridge:
                 report.problem(f"{len(items)} items wait: {error}")
                 return
             delivery = Delivery(
-                state,
-                publisher,
-                account,
-                style,
-                limits,
-                report,
-                self.clock,
-                self.rand,
-                self.http,
-                self.settings.feeds[name].allow_private_network,
-                self.settings.pacing_for(name),
+                state=state,
+                publisher=publisher,
+                account=account,
+                style=style,
+                limits=limits,
+                report=report,
+                clock=self.clock,
+                rand=self.rand,
+                http=self.http,
+                allow_private_network=config.allow_private_network,
+                pacing=self.settings.pacing_for(name),
+                image_from_page=config.image_from_page,
+                trusted_host=urlsplit(config.url).hostname,
             )
             if delivery.run(items, self.stop):
                 delivery.correct(edits, self.stop)

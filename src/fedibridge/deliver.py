@@ -20,7 +20,7 @@ from datetime import datetime
 import httpx
 
 from fedibridge.errors import AccountUnusable, EditUnsupported, PostRejected, ServerUnavailable
-from fedibridge.media import ImageUnavailable, download
+from fedibridge.media import ImageUnavailable, download, page_picture
 from fedibridge.models import Entry, Image, OwnPost, Post, ServerLimits, Style
 from fedibridge.plan import (
     MEDIA_BUDGET,
@@ -53,6 +53,8 @@ class Delivery:
     http: httpx.Client
     allow_private_network: bool = False
     pacing: Pacing = field(default_factory=Pacing)
+    image_from_page: bool = False
+    trusted_host: str | None = None  # the configured feed's host: its own pages are trusted
     _recent: list[OwnPost] | None = field(default=None, init=False)
     _healthy: bool = field(default=False, init=False)
     _posted_count: int = field(default=0, init=False)
@@ -98,7 +100,7 @@ class Delivery:
 
     def _deliver(self, item: OutboxItem) -> bool:
         """Post one item. False when the account can take no more posts for now."""
-        post = render(item.entry, self.style, self.limits)
+        post = render(self._with_page_picture(item.entry), self.style, self.limits)
         if post.media and not self._room_for_media(len(post.media)):
             return False
         try:
@@ -147,6 +149,18 @@ class Delivery:
         )
         return self.publisher.post(post, key, media_ids), post
 
+    def _with_page_picture(self, entry: Entry) -> Entry:
+        """With ``image_from_page``, an item without a picture borrows its page's og:image."""
+        if not self.image_from_page or entry.images or not entry.link or not self.style.media:
+            return entry
+        found = page_picture(
+            self.http,
+            entry.link,
+            trusted_host=self.trusted_host,
+            allow_private_network=self.allow_private_network,
+        )
+        return dataclasses.replace(entry, images=(found,)) if found else entry
+
     def _attach_pictures(self, item: OutboxItem, post: Post) -> tuple[Post, list[str]]:
         """Upload the post's pictures with their descriptions. A picture that cannot be had is
         left out (and said so); the item is never held back for it."""
@@ -158,6 +172,7 @@ class Delivery:
                     self.http,
                     image.url,
                     self.limits,
+                    trusted_host=self.trusted_host,
                     allow_private_network=self.allow_private_network,
                 )
                 media_ids.append(

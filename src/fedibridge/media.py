@@ -8,11 +8,13 @@ a picture type the server accepts: anything else is left out of the post, never 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import urljoin
 
 import httpx
 
 from fedibridge.errors import FedibridgeError
-from fedibridge.models import ServerLimits
+from fedibridge.models import Image, ServerLimits
 from fedibridge.netguard import Guard, PrivateAddressRefused
 
 # The picture formats servers accept, recognised by their first bytes: a website's
@@ -36,10 +38,16 @@ class Picture:
 
 
 def download(
-    client: httpx.Client, url: str, limits: ServerLimits, *, allow_private_network: bool
+    client: httpx.Client,
+    url: str,
+    limits: ServerLimits,
+    *,
+    trusted_host: str | None,
+    allow_private_network: bool,
 ) -> Picture:
-    """The picture's bytes and type. Raises ImageUnavailable with a plain reason."""
-    guard = Guard(trusted_host=None, allow_private_network=allow_private_network)
+    """The picture's bytes and type. Raises ImageUnavailable with a plain reason.
+    ``trusted_host`` is the configured feed's: pictures on the library's own site are fine."""
+    guard = Guard(trusted_host=trusted_host, allow_private_network=allow_private_network)
     try:
         with client.stream("GET", url, extensions=guard.extensions()) as response:
             if response.status_code != 200:
@@ -53,6 +61,47 @@ def download(
     if mime_type is None or mime_type not in limits.image_types:
         raise ImageUnavailable(f"it is not a picture type the server accepts ({mime_type})")
     return Picture(data, mime_type)
+
+
+PAGE_LIMIT = 1024 * 1024  # an article page's <head> comes first; a megabyte is plenty
+
+
+def page_picture(
+    client: httpx.Client, page_url: str, *, trusted_host: str | None, allow_private_network: bool
+) -> Image | None:
+    """The picture a web page announces for sharing (og:image, with og:image:alt), or None.
+    Any trouble means no picture: this is a nicety, never a reason to hold back an item."""
+    guard = Guard(trusted_host=trusted_host, allow_private_network=allow_private_network)
+    try:
+        with client.stream("GET", page_url, extensions=guard.extensions()) as response:
+            if response.status_code != 200:
+                return None
+            html = _read_capped(response, PAGE_LIMIT).decode(
+                response.encoding or "utf-8", "replace"
+            )
+    except (httpx.HTTPError, PrivateAddressRefused, ImageUnavailable):
+        return None
+    finder = _OpenGraph()
+    finder.feed(html)
+    finder.close()
+    image = finder.properties.get("og:image") or finder.properties.get("og:image:url")
+    if not image:
+        return None
+    return Image(urljoin(str(response.url), image), finder.properties.get("og:image:alt", ""))
+
+
+class _OpenGraph(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.properties: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "meta":
+            return
+        values = {name: value or "" for name, value in attrs}
+        name = values.get("property") or values.get("name") or ""
+        if name.startswith("og:image") and name not in self.properties:
+            self.properties[name] = values.get("content", "").strip()
 
 
 def sniff(data: bytes) -> str | None:

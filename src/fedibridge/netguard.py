@@ -1,10 +1,11 @@
 """Keep addresses that come from feed content away from the library's own network.
 
 Feed URLs that staff write in the config are trusted wherever they point: intranet feeds are
-common. But a feed's content (image URLs) and a redirect to another host are chosen by whoever
-controls the website; without this guard a hostile feed could make the bridge fetch an
-intranet page or a cloud metadata endpoint and publish it. Such addresses are refused unless
-the feed's config says ``allow_private_network = true``.
+common, and so is the host they name. But addresses on other hosts, named by a feed's content
+(pictures, item pages) or by a redirect, are chosen by whoever controls the website; without
+this guard a hostile feed could make the bridge fetch an intranet page or a cloud metadata
+endpoint and publish it. Such addresses are refused unless the feed's config says
+``allow_private_network = true``.
 
 The check resolves the host name itself and refuses when any address is not public. A DNS
 answer that changes between this check and the connection (DNS rebinding) is not covered.
