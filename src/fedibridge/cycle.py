@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -84,9 +83,15 @@ class Bridge:
         self._account_locks = {name: threading.Lock() for name in settings.accounts}
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
+        self._local = threading.local()
+        self._connections: list[State] = []
 
     def close(self) -> None:
         self.http.close()
+        with self._hosts_lock:
+            for state in self._connections:
+                state.close()
+            self._connections.clear()
 
     def run_all(self) -> list[FeedReport]:
         return [self.run_feed(name) for name in self.settings.feeds if not self.stop.is_set()]
@@ -96,9 +101,9 @@ class Bridge:
         if self.settings.feeds[name].paused:
             report.say("paused in the config (paused = true); not polled")
             return report
-        with self._state() as state:
-            unsaved = self._poll(state, name, report)
-            self._publish(state, name, report, unsaved)
+        state = self._state()
+        unsaved = self._poll(state, name, report)
+        self._publish(state, name, report, unsaved)
         return report
 
     # --- steps ----------------------------------------------------------------
@@ -126,14 +131,20 @@ class Bridge:
                 self._hosts[host] = threading.BoundedSemaphore(PER_HOST_REQUESTS)
             return self._hosts[host]
 
-    @contextmanager
-    def _state(self) -> Iterator[State]:
-        path = self.settings.bridge.state_path
-        state = State.open_readonly(path) if self.dry_run else State.open(path)
-        try:
-            yield state
-        finally:
-            state.close()
+    def _state(self) -> State:
+        """This thread's connection to the state database, opened on first use.
+
+        One connection per polling thread, kept for the Bridge's life: opening, checking
+        the schema and closing per feed cost more than the poll itself (bench/: -56 % CPU per
+        unchanged feed), and the last close of a WAL database syncs and deletes the WAL."""
+        state: State | None = getattr(self._local, "state", None)
+        if state is None:
+            path = self.settings.bridge.state_path
+            state = State.open_readonly(path) if self.dry_run else State.open(path)
+            self._local.state = state
+            with self._hosts_lock:
+                self._connections.append(state)
+        return state
 
     def _poll(self, state: State, name: str, report: FeedReport) -> _Unsaved:
         """Fetch, parse, plan and store. A dry run stores nothing and returns what it would

@@ -173,7 +173,11 @@ class State:
         # from the first moment (SQLite gives its -wal and -shm files the same mode).
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         try:
-            connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+            # Each connection is used by one thread; check_same_thread=False only lets the
+            # owner close it from another thread once that thread is done.
+            connection = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
@@ -191,12 +195,14 @@ class State:
     def open_readonly(cls, path: Path) -> State:
         """For --dry-run and `status`: reads what exists, never creates or changes a file."""
         if not path.exists():
-            connection = sqlite3.connect(":memory:", isolation_level=None)
+            connection = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             state = cls(connection)
             state._migrate()
             return state
         try:
-            connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+            connection = sqlite3.connect(
+                f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
             state = cls(connection)
             state._check_schema(state._applied_migrations())
         except sqlite3.DatabaseError as error:
