@@ -78,15 +78,20 @@ class Item:
     image_alt: str
 
 
-def make_item(feed: int, serial: int, published: datetime | None = None) -> Item:
-    """Item ``serial`` of feed ``feed``; the same numbers give the same item."""
+def make_item(
+    feed: int, serial: int, published: datetime | None = None, *, pictures: str | None = None
+) -> Item:
+    """Item ``serial`` of feed ``feed``; the same numbers give the same item. Its picture is
+    served from ``pictures`` (an origin such as ``http://127.0.0.1:8080``) when given."""
     rng = random.Random(feed * 1_000_003 + serial)
     topic = rng.choice(_TOPICS)
     title = f"{topic}: {rng.choice(_DETAILS)} ({serial})"
     slug = f"{topic.lower().replace(' ', '-')}-{serial}"
     host = f"library{feed}.example"
     link = f"https://{host}/events/{slug}/?utm_source=rss&utm_medium=feed&utm_campaign=news"
-    image = f"https://{host}/wp-content/uploads/2026/{1 + serial % 12:02d}/{slug}.jpg"
+    image = (
+        f"{pictures or 'https://' + host}/wp-content/uploads/2026/{1 + serial % 12:02d}/{slug}.jpg"
+    )
     alt = f"Photo: people at the {topic.lower()} in the library"
     sentences = rng.sample(_SENTENCES, rng.randint(3, 7))
     paragraphs = [
@@ -108,6 +113,13 @@ def make_item(feed: int, serial: int, published: datetime | None = None) -> Item
         image_url=image,
         image_alt=alt,
     )
+
+
+def picture(size: int = 120_000) -> bytes:
+    """Bytes that look like a JPEG photo to the bridge (which never decodes them): the JPEG
+    markers around incompressible data, about the size of a CMS's "large" rendition."""
+    body = random.Random(size).randbytes(size - 4)
+    return b"\xff\xd8\xff\xe0" + body[:-2] + b"\xff\xd9"
 
 
 def render_feed(feed: int, items: list[Item], *, updated: datetime) -> tuple[bytes, str]:

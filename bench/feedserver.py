@@ -12,6 +12,8 @@ counted as the bridge's. It prints ``READY [ports]`` once it listens.
   its own, so a client treats each feed as a separate website (a connection and, with TLS,
   a handshake per feed, as with real feeds on different hosts). The control paths answer on
   every port.
+- ``GET /wp-content/uploads/…`` answers with a 120 kB JPEG: the items' pictures, so the
+  bridge can download them for upload.
 - ``GET /_ctl/stats`` answers JSON: requests by status, bytes sent and this process's own
   CPU seconds. ``POST /_ctl/reset`` zeroes the counters.
 
@@ -34,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
-from feedgen import BASE_TIME, Item, make_item, render_feed
+from feedgen import BASE_TIME, Item, make_item, picture, render_feed
 
 MAX_HEAD_BYTES = 16 * 1024
 
@@ -43,6 +45,7 @@ MAX_HEAD_BYTES = 16 * 1024
 class Feed:
     index: int
     window: int  # how many of the newest items the document shows
+    origin: str  # where its pictures are served
     items: list[Item] = field(default_factory=list)  # newest first
     next_serial: int = 0
     modified: datetime = BASE_TIME
@@ -54,13 +57,15 @@ class Feed:
 
     def publish(self, count: int, now: datetime) -> None:
         for _ in range(count):
-            self.items.insert(0, make_item(self.index, self.next_serial, now))
+            self.items.insert(0, make_item(self.index, self.next_serial, now, pictures=self.origin))
             self.next_serial += 1
         del self.items[self.window :]
         self._render(now)
 
     def seed(self, count: int) -> None:
-        self.items = [make_item(self.index, serial) for serial in reversed(range(count))]
+        self.items = [
+            make_item(self.index, serial, pictures=self.origin) for serial in reversed(range(count))
+        ]
         self.next_serial = count
         self._render(BASE_TIME + timedelta(hours=6 * count))
 
@@ -74,22 +79,23 @@ class Feed:
 
 @dataclass
 class Counters:
-    by_status: dict[int, int] = field(default_factory=dict)
+    by_status: dict[int | str, int] = field(default_factory=dict)
     bytes_sent: int = 0
     connections: int = 0
 
-    def count(self, status: int, size: int) -> None:
+    def count(self, status: int | str, size: int) -> None:
         self.by_status[status] = self.by_status.get(status, 0) + 1
         self.bytes_sent += size
 
 
 class Site:
-    def __init__(self, feeds: int, items: int, window: int) -> None:
+    def __init__(self, feeds: int, items: int, window: int, origins: list[str]) -> None:
         self.feeds: list[Feed] = []
         for index in range(feeds):
-            feed = Feed(index, window)
+            feed = Feed(index, window, origins[index % len(origins)])
             feed.seed(items)
             self.feeds.append(feed)
+        self.picture = picture()
         self.counters = Counters()
         self._clock = BASE_TIME + timedelta(days=3650)
 
@@ -97,6 +103,10 @@ class Site:
         parts = urlsplit(target)
         if parts.path.startswith("/_ctl/"):
             return self._control(method, parts.path, parse_qs(parts.query))
+        if method in ("GET", "HEAD") and parts.path.startswith("/wp-content/uploads/"):
+            message = _response(200, {"Content-Type": "image/jpeg"}, self.picture)
+            self.counters.count("picture 200", len(message))
+            return message
         if method not in ("GET", "HEAD") or not parts.path.startswith("/feeds/"):
             return self._counted(404, {"Content-Type": "text/plain"}, b"not found")
         try:
@@ -124,7 +134,7 @@ class Site:
         if path == "/_ctl/stats":
             cpu = time.process_time()
             data = {
-                "by_status": {str(k): v for k, v in sorted(self.counters.by_status.items())},
+                "by_status": {str(k): v for k, v in self.counters.by_status.items()},
                 "requests": sum(self.counters.by_status.values()),
                 "bytes_sent": self.counters.bytes_sent,
                 "connections": self.counters.connections,
@@ -222,15 +232,18 @@ class Connection(asyncio.Protocol):
                 return
 
 
-async def serve(site: Site, port: int, listeners: int, tls: ssl.SSLContext | None) -> None:
-    """Listen on ``listeners`` ports (the first one is ``port``, 0 for any) until SIGTERM.
-    Prints ``READY`` and the ports as a JSON list."""
+async def serve(args: argparse.Namespace, tls: ssl.SSLContext | None) -> None:
+    """Listen on one port per feed, or one in all (the first is ``--port``, 0 for any), until
+    SIGTERM. Prints ``READY`` and the ports as a JSON list once every feed is generated."""
     loop = asyncio.get_running_loop()
+    listeners = args.feeds if args.port_per_feed else 1
+    port = args.port
+    sites: list[Site] = []  # filled once the ports are known: pictures name their origin
     servers = []
     for number in range(listeners):
         servers.append(
             await loop.create_server(
-                lambda: Connection(site),
+                lambda: Connection(sites[0]),
                 "127.0.0.1",
                 port if number == 0 else 0,
                 backlog=1024,
@@ -241,6 +254,9 @@ async def serve(site: Site, port: int, listeners: int, tls: ssl.SSLContext | Non
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     ports = [server.sockets[0].getsockname()[1] for server in servers]
+    scheme = "https" if tls is not None else "http"
+    origins = [f"{scheme}://127.0.0.1:{port}" for port in ports]
+    sites.append(Site(args.feeds, args.items, args.window or args.items, origins))
     print(f"READY {json.dumps(ports)}", flush=True)
     await stop.wait()
     for server in servers:
@@ -256,14 +272,12 @@ def main() -> None:
     parser.add_argument("--port-per-feed", action="store_true")
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = parser.parse_args()
-    site = Site(args.feeds, args.items, args.window or args.items)
     tls = None
     if args.tls:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(*args.tls)
-    listeners = args.feeds if args.port_per_feed else 1
     try:
-        asyncio.run(serve(site, args.port, listeners, tls))
+        asyncio.run(serve(args, tls))
     except KeyboardInterrupt:
         sys.exit(0)
 

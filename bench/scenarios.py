@@ -254,6 +254,14 @@ def measured_once(
     )
 
 
+def _feed_requests(cycle: Cycle) -> int:
+    """Requests for feeds (the counters also hold "picture 200")."""
+    return sum(n for kind, n in cycle.feed_requests.items() if kind.isdigit())
+
+
+TEXT_ONLY = FeedOptions(media="none")
+
+
 def _requests(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} x {kind}" for kind, n in sorted(counts.items())) or "none"
 
@@ -325,6 +333,7 @@ def steady(count: int, *, tls: bool = False) -> Callable[[Context], Result]:
             ]
             breakdown = steps(config, env=env) if count >= 100 else None
             calls = syscalls(config, env)
+            state_bytes = _state_size(folder)
         cpu = spread([c.run.cpu for c in cycles])
         wall = spread([c.run.wall for c in cycles])
         big = count >= 1000
@@ -337,9 +346,7 @@ def steady(count: int, *, tls: bool = False) -> Callable[[Context], Result]:
             3.0 if big else None,
         )
         result.add("peak RSS of the bridge", [c.run.max_rss_kb / MB for c in cycles], "MB")
-        result.add(
-            "feed requests per cycle", [sum(c.feed_requests.values()) for c in cycles], "requests"
-        )
+        result.add("feed requests per cycle", [_feed_requests(c) for c in cycles], "requests")
         result.add(
             "Mastodon requests per cycle",
             [sum(c.mastodon_requests.values()) for c in cycles],
@@ -356,6 +363,12 @@ def steady(count: int, *, tls: bool = False) -> Callable[[Context], Result]:
             first.run.cpu,
             "s",
             note=f"wall {first.run.wall:.1f} s; {count * 20:,} items recorded, none posted",
+        )
+        result.add(
+            "state database size",
+            state_bytes / 1024 / 1024,
+            "MB",
+            note=f"{state_bytes / (count * 20):,.0f} bytes per recorded item",
         )
         if calls:
             result.add(
@@ -397,11 +410,13 @@ def new_items(count: int) -> Callable[[Context], Result]:
             for number in range(context.repeats):
                 # A fresh account name each time: the bridge's own budget of 270 posts per
                 # account in 3 hours would otherwise stop the later repeats.
-                config = write_config(folder, feeds, mastodon, account=f"main{number}")
+                config = write_config(
+                    folder, feeds, mastodon, account=f"main{number}", options=TEXT_ONLY
+                )
                 feeds.add(step=10)
                 new_cycles.append(measured_once(config, feeds, mastodon))
                 steady_cycles.append(measured_once(config, feeds, mastodon))
-            config = write_config(folder, feeds, mastodon, account="inprocess")
+            config = write_config(folder, feeds, mastodon, account="inprocess", options=TEXT_ONLY)
             feeds.add(step=10)
             breakdown = steps(config)
         extra = [
@@ -426,7 +441,7 @@ def new_items(count: int) -> Callable[[Context], Result]:
             )
         result.add(
             "feed requests per cycle",
-            [sum(c.feed_requests.values()) for c in new_cycles],
+            [_feed_requests(c) for c in new_cycles],
             "requests",
         )
         result.add(
@@ -444,16 +459,75 @@ def new_items(count: int) -> Callable[[Context], Result]:
     return scenario
 
 
+def pictures(context: Context) -> Result:
+    feeds_count = 20
+    result = Result(
+        "post-pictures-20",
+        "20 new items, each posted with its picture",
+        f"{feeds_count} feeds each publish one item with a 120 kB JPEG (served by the feed "
+        "server); `fedibridge once` downloads each picture, uploads it with its description "
+        "(POST /api/v2/media) and posts. Each measured cycle is followed by a steady cycle; "
+        "the difference, over the posts, is the cost of a post with a picture (fetching and "
+        "parsing the changed feed included). A new account name per repeat: fedibridge allows "
+        "27 uploads per account in 30 minutes (90 % of Mastodon's limit).",
+    )
+    folder = context.folder("post-pictures-20")
+    runs: list[Cycle] = []
+    steadies: list[Cycle] = []
+    breakdown: dict[str, Any] = {}
+    with FeedServer(feeds_count) as feeds, MastodonServer(folder) as mastodon:
+        once(write_config(folder, feeds, mastodon))
+        for number in range(context.repeats + 1):
+            config = write_config(folder, feeds, mastodon, account=f"main{number}")
+            feeds.add(step=1)
+            if number == context.repeats:
+                breakdown = steps(config)
+                break
+            runs.append(measured_once(config, feeds, mastodon))
+            steadies.append(measured_once(config, feeds, mastodon))
+    extra = [
+        (r.run.cpu - s.run.cpu) * 1000 / max(1, r.posted)
+        for r, s in zip(runs, steadies, strict=True)
+    ]
+    result.add("wall time of the cycle", [c.run.wall for c in runs], "s")
+    result.add("items posted in the cycle", [c.posted for c in runs], "posts")
+    result.add(
+        "bridge CPU per new item with a picture (whole process, minus a steady cycle)",
+        extra,
+        "ms",
+        50.0,
+    )
+    post_cpu = _post_cpu(breakdown)
+    if post_cpu is not None:
+        result.add(
+            "bridge CPU per post with a picture (in-process: all but the polling steps)",
+            post_cpu,
+            "ms",
+            50.0,
+        )
+    result.add(
+        "Mastodon requests per cycle", [sum(c.mastodon_requests.values()) for c in runs], "requests"
+    )
+    result.add("peak RSS of the bridge", [c.run.max_rss_kb / MB for c in runs], "MB")
+    result.details["cycles"] = _cycle_rows(runs)
+    result.details["where the CPU goes (in-process)"] = step_rows(
+        breakdown, max(1, breakdown["posted"]), "posted item"
+    )
+    return result
+
+
 # Steps of polling a feed; everything else a cycle spends is the cost of posting.
 _POLL_STEPS = frozenset(
     {
         "fetch (httpx)",
         "parse (feedparser + parse.py)",
+        "filter",
         "plan",
         "state (SQLite): open",
         "state (SQLite): close",
         "state (SQLite): feed",
         "state (SQLite): known_keys",
+        "state (SQLite): known",
         "state (SQLite): record_fetch",
         "state (SQLite): record_fetch_failure",
     }
@@ -461,8 +535,9 @@ _POLL_STEPS = frozenset(
 
 
 def _post_cpu(breakdown: dict[str, Any]) -> float | None:
-    """ms of CPU per posted item: the cycle minus its polling steps, over the posts (so it
-    includes rendering, Mastodon.py, the outbox bookkeeping and the rate budget checks)."""
+    """ms of CPU per posted item: the cycle minus its polling steps, over the posts. It
+    includes rendering, Mastodon.py, pictures, the outbox bookkeeping, the rate budget checks
+    and the cycle's own loop over the feeds: an upper bound."""
     posted = int(breakdown["posted"])
     if not posted:
         return None
@@ -494,7 +569,7 @@ def first_contact_500(context: Context) -> Result:
     result.add("CPU (user+sys)", [c.run.cpu for c in runs], "s")
     result.add("CPU per item", [c.run.cpu * 1000 / 500 for c in runs], "ms")
     result.add("peak RSS of the bridge", [c.run.max_rss_kb / MB for c in runs], "MB")
-    result.add("feed requests", [sum(c.feed_requests.values()) for c in runs], "requests")
+    result.add("feed requests", [_feed_requests(c) for c in runs], "requests")
     result.add("Mastodon requests", [sum(c.mastodon_requests.values()) for c in runs], "requests")
     result.notes.append(
         f"the feed: {document:,} bytes, {compressed:,} bytes gzip-compressed on the wire"
@@ -502,6 +577,10 @@ def first_contact_500(context: Context) -> Result:
     result.details["runs"] = _cycle_rows(runs)
     result.details["where the CPU goes (in-process)"] = step_rows(breakdown, 500, "item")
     return result
+
+
+def _state_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.glob("state.sqlite3*"))
 
 
 def _remove_state(folder: Path) -> None:
@@ -532,10 +611,12 @@ def backlog_300(context: Context) -> Result:
         once(write_config(folder, feeds, mastodon))
         for number in range(context.repeats + 1):
             account = f"main{number}" if number < context.repeats else "inprocess"
-            without_token = write_config(folder, feeds, mastodon, account=account, token=False)
+            without_token = write_config(
+                folder, feeds, mastodon, account=account, token=False, options=TEXT_ONLY
+            )
             feeds.add(step=1, items=per_feed)
             once(without_token, accept=(0, 1))  # exit 1: the account has a problem
-            config = write_config(folder, feeds, mastodon, account=account)
+            config = write_config(folder, feeds, mastodon, account=account, options=TEXT_ONLY)
             if number == context.repeats:
                 breakdown = steps(config)
                 break
@@ -631,6 +712,67 @@ def memory(context: Context) -> Result:
         for t, rss, hwm in _thin(
             samples, [0.5, 1, 2, 3, 5, 8, 12, 20, 30, 45, 60, 75, 90, 110, 125]
         )
+    ]
+    return result
+
+
+def scale_10000(context: Context) -> Result:
+    count, seconds = 10_000, 20.0 if context.quick else 40.0
+    result = Result(
+        "scale-10000",
+        "a configuration of 10,000 feeds: start-up and memory",
+        f"A config.toml with {count:,} feeds (sharing 100 served documents). `fedibridge "
+        f"healthcheck` (reads the config and every feed's row) on an empty state; then "
+        f"`fedibridge run` for {seconds:.0f} s: resident memory once every feed is scheduled, "
+        "and how many feeds were polled by then.",
+    )
+    folder = context.folder("scale-10000")
+    samples: list[tuple[float, int, int]] = []
+
+    def watch(pid: int) -> None:
+        start = time.monotonic()
+        for _ in range(int(seconds / 0.2)):
+            found = read_memory(pid)
+            if found is None:
+                break
+            samples.append((time.monotonic() - start, *found))
+            time.sleep(0.2)
+        _terminate(pid)
+
+    with FeedServer(100) as feeds, MastodonServer(folder) as mastodon:
+        config = write_config(folder, feeds, mastodon, count=count)
+        health = [
+            _run(["--config", str(config), "healthcheck"], folder)
+            for _ in range(max(1, context.repeats // 2))
+        ]
+        feeds.reset()
+        run = run_child(
+            [*fedibridge_command(), "--config", str(config), "run"],
+            cwd=folder,
+            while_running=watch,
+        )
+        polled = sum(n for kind, n in feeds.stats()["by_status"].items() if kind.isdigit())
+    if not samples:
+        raise RuntimeError(f"fedibridge run ended at once:\n{run.stderr[-2000:]}")
+    result.add("`healthcheck` with 10,000 feeds: wall", [r.wall for r in health], "s")
+    result.add("`healthcheck` with 10,000 feeds: CPU", [r.cpu for r in health], "s")
+    result.add(
+        "`healthcheck` with 10,000 feeds: peak RSS", [r.max_rss_kb / MB for r in health], "MB"
+    )
+    result.add(f"`run` with 10,000 feeds: RSS after {seconds:.0f} s", samples[-1][1] / MB, "MB")
+    result.add("`run` with 10,000 feeds: peak RSS (VmHWM)", samples[-1][2] / MB, "MB")
+    result.add(
+        f"`run` with 10,000 feeds: feeds polled in the first {seconds:.0f} s",
+        polled,
+        "feeds",
+        note="first polls are started one second apart",
+    )
+    result.add("`run` with 10,000 feeds: CPU until SIGTERM", run.cpu, "s")
+    result.details["resident memory over time"] = [
+        ["seconds after start", "VmRSS (MB)", "VmHWM (MB)"]
+    ] + [
+        [f"{t:.0f}", f"{rss / MB:.1f}", f"{hwm / MB:.1f}"]
+        for t, rss, hwm in _thin(samples, [0.5, 1, 2, 3, 5, 8, 12, 20, 30, 40])
     ]
     return result
 
@@ -866,12 +1008,14 @@ def _short(filename: str) -> str:
     return filename
 
 
+# Both optimisations this benchmark found are in src/ now: the variants take them out again,
+# one and both, to show what each is worth, and try the next lever (parallel polling).
 WHAT_IF_VARIANTS: tuple[tuple[str, ...], ...] = (
     (),
-    ("reuse-304",),
-    ("one-connection",),
-    ("reuse-304", "one-connection"),
-    ("reuse-304", "one-connection", "parallel-8"),
+    ("no-304-read",),
+    ("per-feed-connection",),
+    ("no-304-read", "per-feed-connection"),
+    ("parallel-8",),
 )
 
 
@@ -879,11 +1023,13 @@ def what_if(context: Context) -> Result:
     """Proposed optimisations, measured in-process on 1,000 unchanged feeds."""
     result = Result(
         "what-if-1000",
-        "proposed changes, measured: 1,000 unchanged feeds",
+        "the optimisations, measured: 1,000 unchanged feeds",
         "bench/steps.py with `--what-if` (the change is applied in the benchmark process only; "
-        "src/ is untouched), on three set-ups: plain HTTP with every feed on one host; HTTPS "
-        "with every feed on one host (a consortium's CMS); HTTPS with every feed on its own "
-        "host (a TLS handshake per feed). CPU is the cycle's, plus the process's imports, per "
+        "src/ is untouched): each of the two optimisations now in src/ taken out again "
+        "(`no-304-read`, `per-feed-connection`), both, and 8 polling threads; on three "
+        "set-ups: plain HTTP with every feed on one host; HTTPS with every feed on one host "
+        "(a consortium's CMS); HTTPS with every feed on its own host (a TLS handshake per "
+        "feed). CPU is the cycle's, plus the process's imports, per "
         f"feed; {context.repeats} rounds, the variants in rotating order.",
     )
     certificates = context.certificates
@@ -910,6 +1056,12 @@ def what_if(context: Context) -> Result:
                 shift = round_number % len(WHAT_IF_VARIANTS)
                 for variant in WHAT_IF_VARIANTS[shift:] + WHAT_IF_VARIANTS[:shift]:
                     data = steps(config, what_if=variant, env=env)
+                    note = (
+                        f"{label}: {', '.join(data['already'])} changed nothing: the code "
+                        "already does that"
+                    )
+                    if data.get("already") and note not in result.notes:
+                        result.notes.append(note)
                     cpu[variant].append((data["cycle_cpu"] + data["import_cpu"]) * 1000 / 1000)
                     wall[variant].append(data["cycle_wall"])
         today = statistics.median(cpu[()])
@@ -925,13 +1077,9 @@ def what_if(context: Context) -> Result:
                     f"{values.median / today - 1:+.0%}" if variant else "",
                 ]
             )
-            if variant == ("reuse-304", "one-connection") or not variant:
-                result.add(
-                    f"{label}: CPU per feed, {' + '.join(variant) or 'today'}",
-                    cpu[variant],
-                    "ms",
-                    3.0,
-                )
+            if variant == ("no-304-read", "per-feed-connection") or not variant:
+                name = "without both changes" if variant else "today"
+                result.add(f"{label}: CPU per feed, {name}", cpu[variant], "ms", 3.0)
     result.details["CPU per unchanged feed, by change"] = rows
     return result
 
@@ -944,9 +1092,11 @@ SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "steady-1000-tls": steady(1000, tls=True),
     "new-10pct-100": new_items(100),
     "new-10pct-1000": new_items(1000),
+    "post-pictures-20": pictures,
     "first-500": first_contact_500,
     "backlog-300": backlog_300,
     "memory-run-10": memory,
+    "scale-10000": scale_10000,
     "latency": latency,
     "what-if-1000": what_if,
     "profile": profile,

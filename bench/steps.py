@@ -14,10 +14,14 @@ has is skipped (listed under "missing"); its time then shows up as "cycle (rest)
 src/ is touched), so that the effect of a proposed optimisation is measured, not guessed:
 
 - ``reuse-304``: read the (empty) body of a 304 answer, so httpx returns the connection to its
-  pool instead of closing it.
+  pool instead of closing it. ``no-304-read`` undoes that (fetch.py does it since this
+  benchmark measured it), to show what it is worth.
 - ``one-connection``: one SQLite connection per thread for the whole cycle, instead of
-  opening, migrating and closing the database for every feed.
+  opening, migrating and closing the database for every feed. ``per-feed-connection`` undoes
+  that (cycle.py keeps one connection per thread since this benchmark measured it).
 - ``parallel-8``: poll the feeds with 8 threads instead of one after the other.
+
+An experiment that the code already does is reported under "already" and changes nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import argparse
 import cProfile
 import functools
 import importlib
+import inspect
 import json
 import sqlite3
 import sys
@@ -46,6 +51,7 @@ PROBES: tuple[tuple[str, str, str], ...] = (
     ("fedibridge.cycle", "plan_entries", "plan"),
     ("fedibridge.cycle", "render", "render"),
     ("fedibridge.deliver", "render", "render"),
+    ("fedibridge.deliver", "download", "picture download (httpx)"),
     ("fedibridge.publish.mastodon", "MastodonPublisher.__init__", "publisher set-up (Mastodon.py)"),
     ("fedibridge.publish.mastodon", "read_limits", "publish: read server limits"),
 )
@@ -53,7 +59,7 @@ WHOLE_CLASSES: tuple[tuple[str, str, str], ...] = (
     ("fedibridge.state", "State", "state (SQLite)"),
     ("fedibridge.publish.mastodon", "MastodonPublisher", "publish"),
 )
-WHAT_IFS = ("reuse-304", "one-connection", "parallel-8")
+WHAT_IFS = ("reuse-304", "no-304-read", "one-connection", "per-feed-connection", "parallel-8")
 
 
 @dataclass
@@ -136,13 +142,18 @@ def install(accounting: Accounting) -> list[str]:
 # --- what-if experiments -----------------------------------------------------------------
 
 
-def what_if(names: list[str]) -> Callable[[], None]:
-    """Apply the experiments; return what to call after the cycle."""
+def what_if(names: list[str]) -> tuple[Callable[[], None], list[str]]:
+    """Apply the experiments; return what to call after the cycle, and the experiments that
+    changed nothing because the code already behaves that way."""
     from fedibridge import cycle, fetch
     from fedibridge.state import State
 
     cleanups: list[Callable[[], None]] = []
+    already: list[str] = []
+    per_feed_state = hasattr(cycle.Bridge._state, "__wrapped__")  # a @contextmanager
     if "reuse-304" in names:
+        if ".read()" in inspect.getsource(fetch._fetched):
+            already.append("reuse-304")
         original_fetched = fetch._fetched
 
         def fetched(response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -151,7 +162,18 @@ def what_if(names: list[str]) -> Callable[[], None]:
             return original_fetched(response, *args, **kwargs)
 
         fetch._fetched = fetched
-    if "one-connection" in names:
+    if "no-304-read" in names:
+        original = fetch._fetched
+
+        def unread(response: Any, *args: Any, **kwargs: Any) -> Any:
+            if response.status_code == 304:
+                response.read = lambda: b""  # the stream stays unread: httpx drops it
+            return original(response, *args, **kwargs)
+
+        fetch._fetched = unread
+    if "one-connection" in names and not per_feed_state:
+        already.append("one-connection")
+    elif "one-connection" in names:
         local = threading.local()
         opened: list[Any] = []
 
@@ -170,8 +192,26 @@ def what_if(names: list[str]) -> Callable[[], None]:
                 with suppress(sqlite3.ProgrammingError):
                     state.close()
 
-        cycle.Bridge._state = shared_state  # type: ignore[method-assign]
+        cycle.Bridge._state = shared_state  # type: ignore[method-assign, assignment]
         cleanups.append(close_all)
+    if "per-feed-connection" in names and per_feed_state:
+        already.append("per-feed-connection")
+    elif "per-feed-connection" in names:
+        # The bridge keeps one connection per thread (Bridge._local.state): close it after
+        # every feed, so the next feed opens, checks and closes the database again.
+        original_run_feed = cycle.Bridge.run_feed
+
+        def run_feed(self: Any, name: str) -> Any:
+            try:
+                return original_run_feed(self, name)
+            finally:
+                state = getattr(self._local, "state", None)
+                if state is not None:
+                    self._local.state = None
+                    self._connections.remove(state)
+                    state.close()
+
+        cycle.Bridge.run_feed = run_feed  # type: ignore[method-assign]
     if "parallel-8" in names:
 
         def run_all(self: Any) -> list[Any]:
@@ -185,7 +225,7 @@ def what_if(names: list[str]) -> Callable[[], None]:
         for cleanup in cleanups:
             cleanup()
 
-    return after
+    return after, already
 
 
 def main() -> None:
@@ -210,7 +250,7 @@ def main() -> None:
 
     accounting = Accounting()
     missing = install(accounting)
-    after = what_if(args.what_if)
+    after, already = what_if(args.what_if)
     settings = load_settings(args.config)
     bridge = Bridge(settings)
     profiler = None
@@ -250,6 +290,7 @@ def main() -> None:
         "steps": steps,
         "missing": missing,
         "what_if": args.what_if,
+        "already": already,
     }
     json.dump(result, sys.stdout)
     print()

@@ -14,6 +14,9 @@ class FeedOptions:
     interval: str = "15m"
     backfill: int = 0
     flood_guard_items: int = 10
+    # "auto": download each item's picture and upload it with its description (it lives on
+    # the loopback feed server, hence allow_private_network); "none": text-only posts.
+    media: str = "auto"
 
 
 def write_config(
@@ -26,7 +29,8 @@ def write_config(
     account: str = "main",
     token: bool = True,
 ) -> Path:
-    """A config.toml for the first ``count`` feeds of ``feeds``, all posting to one account.
+    """A config.toml for ``count`` feeds (default: every feed the server has; beyond that,
+    several config feeds share a document), all posting to one account.
 
     ``account`` names the account section: a new name starts a new rate budget in the state
     (fedibridge allows 270 posts per account in 3 hours). ``token=False`` points the account
@@ -50,11 +54,13 @@ def write_config(
     for index in range(feeds.feeds if count is None else count):
         lines += [
             f"[feeds.f{index:05d}]",
-            f"url = {_toml(feeds.url(index))}",
+            f"url = {_toml(feeds.url(index % feeds.feeds))}",
             'hashtags = ["Library"]',
             'language = "en"',
             f"backfill = {options.backfill}",
             f"flood_guard_items = {options.flood_guard_items}",
+            f"media = {_toml(options.media)}",
+            "allow_private_network = true",
             "",
         ]
     path = folder / "config.toml"
