@@ -34,11 +34,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from html import escape
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from tests.loopback import Loopback
+from tests.loopback import Loopback, Served
 
 # --- a small loopback HTTP server -------------------------------------------------------
 
@@ -100,7 +99,7 @@ def text_answer(text: str, status: int, content_type: str = "text/plain; charset
 Handler = Callable[[Request, re.Match[str]], Answer]
 
 
-class LoopbackServer:
+class LoopbackServer(Served):
     """Routes (method, path regex) to handlers; records every request; injects faults."""
 
     def __init__(self) -> None:
@@ -125,18 +124,6 @@ class LoopbackServer:
     def seen(self, method: str, path: str) -> list[Request]:
         with self._lock:
             return [r for r in self.requests if r.method == method and r.path == path]
-
-    def __enter__(self) -> LoopbackServer:
-        self._loopback.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._loopback.stop()
 
     def _handle(self, raw: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(raw.path)

@@ -12,9 +12,8 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 
-from tests.loopback import Loopback
+from tests.loopback import Loopback, Served
 
 
 @dataclass
@@ -35,7 +34,7 @@ class SeenRequest:
     headers: dict[str, str]
 
 
-class FeedServer:
+class FeedServer(Served):
     """Serve ``routes[path]``; unknown paths get 404. Use as a context manager."""
 
     def __init__(self) -> None:
@@ -61,18 +60,6 @@ class FeedServer:
     def requests_to(self, path: str) -> list[SeenRequest]:
         with self._lock:
             return [r for r in self.requests if r.path == path]
-
-    def __enter__(self) -> FeedServer:
-        self._loopback.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._loopback.stop()
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         with self._lock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Self
 
 RequestHandler = Callable[[BaseHTTPRequestHandler], None]
 
@@ -41,3 +43,21 @@ class Loopback:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class Served:
+    """Base for the test servers built on a ``Loopback``: started and stopped as a context."""
+
+    _loopback: Loopback
+
+    def __enter__(self) -> Self:
+        self._loopback.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._loopback.stop()

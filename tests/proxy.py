@@ -12,12 +12,12 @@ from types import TracebackType
 
 import httpx
 
-from tests.loopback import Loopback
+from tests.loopback import Loopback, Served
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
-class QuirkyProxy:
+class QuirkyProxy(Served):
     def __init__(self, upstream: str, *, ignore_idempotency_key: bool = True) -> None:
         self.upstream = upstream
         self.ignore_idempotency_key = ignore_idempotency_key
@@ -35,17 +35,13 @@ class QuirkyProxy:
     def url(self) -> str:
         return self._loopback.url
 
-    def __enter__(self) -> QuirkyProxy:
-        self._loopback.start()
-        return self
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._loopback.stop()
+        super().__exit__(exc_type, exc, tb)
         self._client.close()
 
     def _forward_quietly(self, request: BaseHTTPRequestHandler) -> None:
