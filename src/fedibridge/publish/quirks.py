@@ -16,7 +16,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ import httpx
 import requests
 
 from fedibridge.errors import AccountUnusable, PostRejected, PublishError, ServerUnavailable
+from fedibridge.fetch import parse_retry_after
 from fedibridge.render import html_to_text
 
 
@@ -123,16 +123,9 @@ class ErrorBodies:
 
 def retry_after(value: str | None, now: datetime | None = None) -> datetime | None:
     """A Retry-After header (seconds or an HTTP date) as a moment in UTC."""
-    if not value:
-        return None
     now = now or datetime.now(UTC)
-    if value.strip().isdigit():
-        return now + timedelta(seconds=int(value))
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    seconds = parse_retry_after(value, now)
+    return None if seconds is None else now + timedelta(seconds=seconds)
 
 
 def upload_media(
