@@ -369,7 +369,7 @@ class Bridge:
         try:
             token = read_token(self.settings, account)
         except ConfigError as error:
-            return False, account_problem(account, str(error))
+            return False, f"account {account}: {error}"
         publisher = self._new_publisher(account, token)
         try:
             handle = publisher.verify()

@@ -299,7 +299,8 @@ class Delivery:
 
 def account_problem(account: str, message: str) -> str:
     return (
-        f"account {account}: {message}. Items stay pending and are posted once this is fixed "
+        f"account {account}: {message.rstrip('.')}. Items stay pending and are posted once this "
+        "is fixed "
         f"(see accounts.{account} in the config; `fedibridge check` tests the token)."
     )
 
