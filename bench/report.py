@@ -110,8 +110,8 @@ def _commit() -> str:
 
 
 def _number(value: float) -> str:
-    if value == 0:
-        return "0"
+    if value == int(value) and abs(value) < 1e9:
+        return f"{int(value):,}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
