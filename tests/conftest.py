@@ -12,10 +12,10 @@ from mastodon_mock.testing import MockServer
 
 from tests.feedserver import FeedServer
 
-SHARED_FEEDS = Path(__file__).resolve().parents[2] / "shared" / "feeds"
-"""Real feeds nobody here wrote (``../shared/feeds/`` from the project root)."""
-
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+REAL_FEEDS = FIXTURES / "feeds"
+"""Real feeds nobody here wrote, copied with their origin and licence (``SOURCES.tsv``)."""
 
 
 @pytest.fixture

@@ -37,3 +37,38 @@ def test_ci_runs_the_test_command_the_readme_shows() -> None:
     assert "scripts/test" in readme.split("## What it does")[0]
     assert re.search(r"^scripts/test", ci, flags=re.MULTILINE)
     assert "pytest" in (ROOT / "scripts" / "test").read_text()
+
+
+# A fresh clone has nothing beside it: every file a test, script or benchmark reads lives in
+# the repository. Paths that climb out of it, or name the folder real feeds were copied from,
+# would pass here and fail for everyone else.
+_OUTSIDE = re.compile(r"\.\./shared|shared/(?:feeds|servers)|parents\[[2-9]\]")
+
+
+def test_nothing_reads_files_outside_the_repository() -> None:
+    offenders = []
+    for folder in ("tests", "scripts", "bench", ".ci", "src"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            built = any(part.endswith(".egg-info") or part == "__pycache__" for part in path.parts)
+            if built or not path.is_file() or path.suffix in {".json", ".png", ".xml", ".rss"}:
+                continue
+            text = path.read_text(errors="replace")
+            offenders += [
+                f"{path.relative_to(ROOT)}:{number}"
+                for number, line in enumerate(text.splitlines(), 1)
+                if _OUTSIDE.search(line) and path.name != "test_docs.py"
+            ]
+    assert offenders == [], f"these read outside the repository: {offenders}"
+
+
+def test_every_real_feed_has_its_origin_and_licence() -> None:
+    feeds = ROOT / "tests" / "fixtures" / "feeds"
+    rows = (feeds / "SOURCES.tsv").read_text().splitlines()
+    header = rows[0].split("\t")
+    listed = {}
+    for row in rows[1:]:
+        fields = dict(zip(header, row.split("\t"), strict=False))
+        listed[fields["file"]] = fields
+    files = {p.name for p in feeds.iterdir() if p.name != "SOURCES.tsv"}
+    assert files == set(listed)
+    assert all(row["repo"] and row["licence"] for row in listed.values())

@@ -21,10 +21,10 @@ from fedibridge import __version__
 from fedibridge.errors import FeedGone, FeedUnavailable, NotAFeed
 from fedibridge.fetch import fetch, make_client, parse_retry_after, user_agent
 from fedibridge.models import Validators
-from tests.conftest import SHARED_FEEDS
+from tests.conftest import REAL_FEEDS
 from tests.feedserver import FeedServer
 
-FEED = (SHARED_FEEDS / "library--chattanooga-booksforcha-feed.xml").read_bytes()
+FEED = (REAL_FEEDS / "library--chattanooga-booksforcha-feed.xml").read_bytes()
 CONTACT = "https://library.example/about-our-bot"
 
 

@@ -11,13 +11,13 @@ import pytest
 from fedibridge.errors import NotAFeed
 from fedibridge.models import Entry, Image, ParsedFeed
 from fedibridge.parse import entry_key, normalise_language, parse_feed
-from tests.conftest import SHARED_FEEDS
+from tests.conftest import REAL_FEEDS
 
 FEED_URL = "https://library.example/news/feed.xml"
 
 
 def shared(name: str, url: str = FEED_URL, content_type: str | None = None) -> ParsedFeed:
-    return parse_feed((SHARED_FEEDS / name).read_bytes(), url, content_type)
+    return parse_feed((REAL_FEEDS / name).read_bytes(), url, content_type)
 
 
 def rss(items: str, channel: str = "", rss_attributes: str = "") -> bytes:

@@ -47,7 +47,7 @@ from fedibridge.render import (
     truncate,
 )
 from fedibridge.urls import URL_PATTERN, trim_url_match
-from tests.conftest import FIXTURES, SHARED_FEEDS
+from tests.conftest import FIXTURES, REAL_FEEDS
 
 DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{link}\n\n{hashtags}"
 MASTODON = ServerLimits()
@@ -1124,14 +1124,14 @@ class GoldenCase:
 
 
 GOLDEN_CASES = [
-    GoldenCase(SHARED_FEEDS / "library--chattanooga-booksforcha-feed.xml"),
-    GoldenCase(SHARED_FEEDS / "rss-parser--guardian.rss", 5),
-    GoldenCase(SHARED_FEEDS / "miniflux--parser--urdu_UTF8.xml", 3),
-    GoldenCase(SHARED_FEEDS / "mastodon--m.cmx.im-nova.rss", 3),
-    GoldenCase(SHARED_FEEDS / "netnewswire--manton.rss", 3),
-    GoldenCase(SHARED_FEEDS / "feed-rs--rss2--rss_2.0_spiegel.xml"),
+    GoldenCase(REAL_FEEDS / "library--chattanooga-booksforcha-feed.xml"),
+    GoldenCase(REAL_FEEDS / "rss-parser--guardian.rss", 5),
+    GoldenCase(REAL_FEEDS / "miniflux--parser--urdu_UTF8.xml", 3),
+    GoldenCase(REAL_FEEDS / "mastodon--m.cmx.im-nova.rss", 3),
+    GoldenCase(REAL_FEEDS / "netnewswire--manton.rss", 3),
+    GoldenCase(REAL_FEEDS / "feed-rs--rss2--rss_2.0_spiegel.xml"),
     GoldenCase(
-        SHARED_FEEDS / "feed-rs--rss2--rss_2.0_ilgiornale.xml",
+        REAL_FEEDS / "feed-rs--rss2--rss_2.0_ilgiornale.xml",
         options={"template": "{title} ({published})\n\n{summary}\n\n{link}\n\n{hashtags}"},
     ),
     GoldenCase(
