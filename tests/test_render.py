@@ -493,6 +493,52 @@ def test_links_and_hashtags_in_truncated_text_are_complete(
     assert set(hashtags_in(result)) <= set(hashtags_in(text))
 
 
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def test_a_raw_counting_server_counts_every_code_point() -> None:
+    # A real OPDS catalogue entry spells "Dimitriĭ" with i + U+0306: Mastodon counts one
+    # character, Takahē and GoToSocial two, Misskey (JavaScript's length) two as well.
+    name = "Dimitrii\u0306"
+    assert count_length(name, 23) == 8
+    assert count_length(name, None) == 9
+    assert count_length("📚 👍🏽", None) == utf16_units("📚 👍🏽") == 7
+
+
+def test_a_post_refused_by_a_raw_counting_server_fits_when_rendered_raw() -> None:
+    summary = ("Dimitrii\u0306 " * 120).strip()
+    text_entry = entry(title="", summary=summary, link=None, categories=())
+    mastodon = render(text_entry, style(template="{summary}"), ServerLimits())
+    assert mastodon.length <= 500 < len(mastodon.text)  # fits Mastodon, too long for Takahē
+    raw = render(text_entry, style(template="{summary}"), ServerLimits().counting_raw())
+    assert len(raw.text) <= 500
+    assert raw.length == utf16_units(raw.text)
+
+
+raw_word = st.one_of(
+    word,
+    st.sampled_from(
+        ["Dimitri\u0306", "👩🏽‍💻", "👍🏿", "🇺🇦", "\u05e1\u05e4\u05e8", "\u0627\u064e"]
+    ),
+    st.builds("https://library.example.org/{}".format, st.text(LATIN, min_size=20, max_size=90)),
+)
+raw_text = st.lists(st.tuples(raw_word, separator), max_size=40).map(
+    lambda pairs: "".join(w + s for w, s in pairs)
+)
+
+
+@given(raw_text, st.sampled_from([" https://library.example.org/event/1", ""]))
+def test_rendered_for_a_raw_counting_server_never_exceeds_its_limit(
+    summary: str, link: str
+) -> None:
+    limits = ServerLimits(max_characters=120).counting_raw()
+    item = entry(title="Story time", summary=summary, link=link.strip() or None)
+    post = render(item, style(), limits)
+    assert len(post.text) <= utf16_units(post.text) <= 120
+    assert post.length == utf16_units(post.text)
+
+
 @given(st.text())
 def test_count_is_never_less_than_the_grapheme_clusters_of_any_text(text: str) -> None:
     assert count_length(text, None) >= clusters(text)
@@ -521,7 +567,7 @@ plain_text = st.lists(st.tuples(plain_word, st.sampled_from([" ", "\n", "\n\n", 
 
 @given(plain_text)
 def test_ordinary_text_counts_exactly_as_grapheme_clusters(text: str) -> None:
-    assert count_length(text, None) == clusters_before_gb9c(text)
+    assert count_length(text, 23) == clusters_before_gb9c(text)
 
 
 # --------------------------------------------------------------------------------------------

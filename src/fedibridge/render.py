@@ -31,6 +31,7 @@ __all__ = [
     "WORD_JOINER",
     "content_warning",
     "count_length",
+    "raw_length",
     "defuse",
     "hashtag",
     "hashtags_for",
@@ -429,9 +430,7 @@ def _linked_part(url: str) -> str:
     return linked
 
 
-def _url_weight(text: str, start: int, url: str, per_url: int | None) -> int:
-    if per_url is None:
-        return len(url)
+def _url_weight(text: str, start: int, url: str, per_url: int) -> int:
     before = text[start - 1] if start else " "
     linked = _linked_part(url)
     if before.isalnum() or before in _NOT_BEFORE_URL or not _host_is_plausible(linked):
@@ -439,6 +438,12 @@ def _url_weight(text: str, start: int, url: str, per_url: int | None) -> int:
         # better than ours: the larger of the two can never be too little.
         return max(per_url, _count_clusters(url))
     return per_url + _count_clusters(url[len(linked) :], linked[-1])
+
+
+def raw_length(text: str) -> int:
+    """``text``'s length in UTF-16 code units: what JavaScript's ``length`` says, and never
+    less than its code points."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def count_length(text: str, characters_per_url: int | None) -> int:
@@ -462,7 +467,14 @@ def count_length(text: str, characters_per_url: int | None) -> int:
     A mention counts in full, although Mastodon counts only its "@user" part: never less.
     Feed text holds no mentions once ``defuse`` has broken them (then Mastodon counts them in
     full too, word joiner included), so only mentions staff write in a template count more.
+
+    Without a weight per link (``characters_per_url`` None) the server counts raw: every
+    character of every link, and characters rather than grapheme clusters. Takahē and
+    GoToSocial count code points, Misskey counts as JavaScript does (UTF-16 code units, so an
+    emoji beyond the BMP is two); the count is in UTF-16 code units, never less than either.
     """
+    if characters_per_url is None:
+        return raw_length(text)
     total = 0
     position = 0
     previous: str | None = None

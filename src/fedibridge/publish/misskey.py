@@ -34,6 +34,7 @@ from fedibridge.models import Post, ServerLimits, Visibility
 from fedibridge.publish import OwnPost, Published
 from fedibridge.publish.mfm import neutralise, restore
 from fedibridge.publish.quirks import retry_after
+from fedibridge.render import raw_length
 
 DEFAULT_TEXT_LIMIT: Final = 3000  # Misskey's MAX_NOTE_TEXT_LENGTH
 MAX_FILES: Final = 16  # notes/create: fileIds maxItems
@@ -103,9 +104,10 @@ class MisskeyPublisher:
         # Misskey has no idempotency key; ``idempotency_key`` is accepted for the interface.
         text = neutralise(post.text)
         self.limits()
-        if len(text) > self._text_limit:
+        length = raw_length(text)  # Misskey counts as JavaScript does
+        if length > self._text_limit:
             raise PostRejected(
-                f"the post has {len(text)} characters once protected from MFM formatting; "
+                f"the post has {length} characters once protected from MFM formatting; "
                 f"{_host(self.server)} accepts {self._text_limit}",
                 too_long=True,
             )
