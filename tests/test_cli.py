@@ -211,6 +211,41 @@ def test_a_server_that_counts_links_in_full_still_gets_the_item(tmp_path, feed_s
     assert "p39=v39" in status["content"]  # the link arrived whole
 
 
+def test_combining_marks_never_lose_an_item_on_a_server_that_counts_code_points(
+    tmp_path, feed_server, mastodon
+):
+    # A real OPDS entry writes "Dimitriĭ" as i + U+0306. Mastodon counts grapheme clusters,
+    # mastodon-mock (like Takahē and GoToSocial) code points: the first post is refused as too
+    # long, and the retry must count every code point to fit.
+    url = feed_server.serve("/events.rss", rss(1))
+    config = write_config(tmp_path, url, mastodon.url, template="{summary}")
+    once(config)
+    names = "Dimitrii\u0306 " * 100
+    feed_server.serve(
+        "/events.rss",
+        rss(1).replace(b"</channel>", item(4, summary=names).encode() + b"</channel>"),
+    )
+    assert once(config) == 0
+    [status] = mastodon.statuses()
+    assert "Dimitrii\u0306" in status["content"]
+    assert State.open(config.parent / "state" / "fedibridge.sqlite3").counts("events").failed == 0
+
+
+def test_an_item_with_nothing_to_post_is_skipped_with_its_reason(setup, capsys) -> None:
+    config, feeds, mastodon = setup
+    once(config)
+    only_an_id = b"<item><guid isPermaLink='false'>tag:library.example,2026:empty</guid></item>"
+    feeds.serve("/events.rss", rss(1, 2, 3, 4).replace(b"</channel>", only_an_id + b"</channel>"))
+    assert once(config) == 0
+    [status] = mastodon.statuses()
+    assert "Event number 4" in status["content"]
+    capsys.readouterr()
+    assert main(["--config", str(config), "status"]) == 0
+    out = capsys.readouterr().out
+    assert "posted 1, pending 0, failed 0, skipped 4" in out
+    assert "nothing to post: the item has no title, text, link or picture" in out
+
+
 def test_status_shows_counts_and_the_last_post(setup, capsys) -> None:
     config, feeds, mastodon = setup
     once(config)

@@ -267,6 +267,8 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
                 f"  posted {counts.posted}, pending {counts.pending}, failed {counts.failed}, "
                 f"skipped {counts.skipped}"
             )
+            for reason, count in state.skipped_reasons(name):
+                print(f"  skipped {count}: {reason or 'no reason recorded'}")
             if counts.last_status_url:
                 print(f"  last post: {counts.last_status_url}")
             if counts.last_failure and counts.pending:

@@ -28,6 +28,7 @@ from fedibridge.plan import (
     Pacing,
     after_post_failure,
     budget_wait,
+    empty_reason,
     find_posted,
     idempotency_key,
     quiet_until,
@@ -101,6 +102,16 @@ class Delivery:
     def _deliver(self, item: OutboxItem) -> bool:
         """Post one item. False when the account can take no more posts for now."""
         post = render(self._with_page_picture(item.entry), self.style, self.limits)
+        # Planned before this check existed, or a template that leaves nothing of it.
+        reason = empty_reason(item.entry) or (
+            None
+            if post.text.strip() or post.media
+            else f"nothing to post: feeds.{item.feed}.template leaves this item empty"
+        )
+        if reason:
+            self.state.mark_skipped(item.feed, item.key, reason=reason)
+            self.report.say(f"{_describe(item.entry)} left out: {reason}")
+            return True
         if post.media and not self._room_for_media(len(post.media)):
             return False
         try:

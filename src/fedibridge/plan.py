@@ -50,7 +50,7 @@ def plan_entries(
         return Plan(())
     # A filtered entry keeps its own reason in every case: `fedibridge retry` releases what
     # the flood guard held back by its reason, and must never release what staff filtered.
-    left_out = {e.key: r for e in fresh if (r := filter_reason(e, entry_filter)) is not None}
+    left_out = {e.key: r for e in fresh if (r := filter_reason(e, entry_filter) or empty_reason(e))}
     if first_contact:
         wanted = [e for e in fresh if e.key not in left_out]
         posted = {e.key for e in wanted[len(wanted) - min(backfill, len(wanted)) :]}
@@ -81,6 +81,19 @@ def plan_entries(
     )
     filtered = f"{len(left_out)} new items left out by the feed's filters" if left_out else None
     return Plan(new, filtered)
+
+
+NOTHING_TO_POST = "nothing to post: the item has no title, text, link or picture"
+
+
+def empty_reason(entry: Entry) -> str | None:
+    """Why an entry cannot become a post, or None. Some servers refuse an empty post, others
+    (snac, Takahē with only spaces) publish a blank one: neither helps a follower."""
+    has_text = (
+        entry.title.strip()
+        or (html_to_text(entry.summary) if entry.summary_is_html else entry.summary).strip()
+    )
+    return None if has_text or entry.link or entry.images else NOTHING_TO_POST
 
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)

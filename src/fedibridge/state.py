@@ -440,6 +440,12 @@ class State:
             (status_id, status_url, _iso(now), feed, key),
         )
 
+    def mark_skipped(self, feed: str, key: str, *, reason: str) -> None:
+        self._db.execute(
+            "UPDATE entries SET state = 'skipped', reason = ? WHERE feed = ? AND key = ?",
+            (reason, feed, key),
+        )
+
     def mark_failed(self, feed: str, key: str, *, reason: str) -> None:
         self._db.execute(
             "UPDATE entries SET state = 'failed', reason = ? WHERE feed = ? AND key = ?",
@@ -592,6 +598,15 @@ class State:
             (feed, limit),
         )
         return [(key, _load_entry(payload).title, reason or "") for key, payload, reason in rows]
+
+    def skipped_reasons(self, feed: str) -> list[tuple[str, int]]:
+        """Why the feed's items were left out: (reason, how many), most frequent first."""
+        rows = self._db.execute(
+            "SELECT COALESCE(reason, ''), COUNT(*) FROM entries WHERE feed = ?"
+            " AND state = 'skipped' GROUP BY 1 ORDER BY 2 DESC, 1",
+            (feed,),
+        )
+        return [(reason, count) for reason, count in rows]
 
     def entry_states(self, feed: str) -> dict[str, EntryState]:
         """Every known key of a feed with its state (for tests and `status`)."""
