@@ -246,6 +246,34 @@ def test_an_item_with_nothing_to_post_is_skipped_with_its_reason(setup, capsys) 
     assert "nothing to post: the item has no title, text, link or picture" in out
 
 
+def test_a_short_rate_limit_is_waited_out_within_the_run(setup, capsys) -> None:
+    config, feeds, mastodon = setup
+    once(config)
+    feeds.serve("/events.rss", rss(1, 2, 3, 4, 5, 6))
+    reset = datetime.now(UTC) + timedelta(seconds=2)
+    headers = {"Retry-After": "2", "X-RateLimit-Reset": reset.isoformat()}
+    mastodon.fault("/api/v1/statuses", type="ratelimit", count=1, headers=headers)
+    assert once(config) == 0
+    assert len(mastodon.statuses()) == 3  # all of this run's items, none left for the next
+    out = capsys.readouterr().out
+    assert "asks us to slow down (rate limit); waiting" in out, out
+
+
+def test_a_long_rate_limit_pauses_the_account_until_the_time_the_server_gave(setup) -> None:
+    config, feeds, mastodon = setup
+    once(config)
+    feeds.serve("/events.rss", rss(1, 2, 3, 4))
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=7)
+    headers = {"Retry-After": "420", "X-RateLimit-Reset": reset.isoformat()}
+    mastodon.fault("/api/v1/statuses", type="ratelimit", count=1, headers=headers)
+    assert once(config) == 1
+    assert mastodon.statuses() == []
+    state = State.open(config.parent / "state" / "fedibridge.sqlite3")
+    paused_until = state.account("main").retry_at
+    assert paused_until is not None and abs((paused_until - reset).total_seconds()) < 3
+    assert len(state.pending("events")) == 1
+
+
 def test_status_shows_counts_and_the_last_post(setup, capsys) -> None:
     config, feeds, mastodon = setup
     once(config)

@@ -3,6 +3,7 @@ commands staff run against it end to end."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from fedibridge.cli import main
 from fedibridge.errors import AccountUnusable, EditUnsupported, PostRejected, ServerUnavailable
 from fedibridge.models import Post, Visibility
 from fedibridge.publish.misskey import MisskeyPublisher
+from fedibridge.publish.quirks import misskey_reset
 from tests.fake_misskey import TOKEN, FakeMisskey
 from tests.fake_servers import Answer, text_answer
 from tests.feedserver import FeedServer
@@ -240,3 +242,22 @@ def test_check_says_which_account_and_limits(
     out = capsys.readouterr().out
     assert f"posting as @library@{misskey.url.removeprefix('http://')}" in out
     assert "16 images" in out
+
+
+def test_a_misskey_reset_is_a_moment_in_epoch_milliseconds() -> None:
+    # Sharkey 2024.9's 429 body: "info": {"reset": 1796409422, "resetMs": 1796409422457}
+    now = datetime(2026, 12, 4, 18, 37, 1, tzinfo=UTC)
+    error = {"code": "RATE_LIMIT_EXCEEDED", "info": {"reset": 1796409422, "resetMs": 1796409422457}}
+    assert misskey_reset(error, now) == datetime.fromtimestamp(1796409422.457, UTC)
+    assert misskey_reset({"info": {"resetMs": 1500}}, now) == now + timedelta(seconds=1.5)
+    assert misskey_reset({"info": {}}, now) is None
+
+
+def test_notes_are_paced_one_second_apart(misskey: FakeMisskey, http: httpx.Client) -> None:
+    bridge = publisher(misskey, http)
+    for number in range(3):
+        bridge.post(post(text=f"Story time {number}"), f"k{number}")
+    sent = [datetime.fromisoformat(note["createdAt"]) for note in misskey.notes]
+    assert len(sent) == 3
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(sent)]
+    assert min(gaps) >= 1.0, gaps

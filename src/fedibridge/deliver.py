@@ -15,7 +15,7 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -39,6 +39,11 @@ from fedibridge.report import FeedReport, PostOutcome
 from fedibridge.state import EditItem, OutboxItem, State
 
 Clock = Callable[[], datetime]
+
+# A server that asks for a pause this short is waited out within the cycle, at most
+# SHORT_WAITS times per item; anything longer pauses the account until the time it gave.
+SHORT_WAIT = timedelta(seconds=30)
+SHORT_WAITS = 3
 
 
 @dataclass
@@ -69,7 +74,7 @@ class Delivery:
                 return False
             if not self._may_post_now(len(items) - number) or not self._keep_spacing(stop):
                 return False
-            if not self._room_in_budget() or not self._deliver(item):
+            if not self._room_in_budget() or not self._deliver(item, stop):
                 return False
         return True
 
@@ -99,8 +104,33 @@ class Delivery:
                 self.report.say(f"{_describe(edit.entry)} changed on the website; post corrected")
             self.state.mark_edited(edit.feed, edit.key)
 
-    def _deliver(self, item: OutboxItem) -> bool:
-        """Post one item. False when the account can take no more posts for now."""
+    def _deliver(self, item: OutboxItem, stop: threading.Event) -> bool:
+        """Post one item. False when the account can take no more posts for now.
+
+        A server that asks for a short pause (Misskey allows one note a second) is waited
+        out here, in `once` as in `run`, so the rest of the cycle still gets posted; a stop
+        (SIGTERM) ends the wait at once and the item stays pending."""
+        for waits_left in range(SHORT_WAITS, -1, -1):
+            try:
+                return self._post_item(item)
+            except ServerUnavailable as error:
+                if waits_left and self._waited_out(error, stop):
+                    continue
+                self._pause(item, error)
+                return False
+        return False  # not reached: the last round either returns or pauses
+
+    def _waited_out(self, error: ServerUnavailable, stop: threading.Event) -> bool:
+        if error.retry_at is None:
+            return False
+        seconds = (error.retry_at - self.clock()).total_seconds()
+        if seconds > SHORT_WAIT.total_seconds():
+            return False
+        self.report.say(f"{error}; waiting {max(seconds, 0):.0f} s as the server asks")
+        return not stop.wait(max(seconds, 0.0) + 0.05)
+
+    def _post_item(self, item: OutboxItem) -> bool:
+        """One attempt at one item; a ``ServerUnavailable`` is left to the caller."""
         post = render(self._with_page_picture(item.entry), self.style, self.limits)
         # Planned before this check existed, or a template that leaves nothing of it.
         reason = empty_reason(item.entry) or (
@@ -135,9 +165,6 @@ class Delivery:
                 f"then run `fedibridge retry {item.feed}`."
             )
             return True
-        except ServerUnavailable as error:
-            self._pause(item, error)
-            return False
         except AccountUnusable as error:
             message = self._account_refused(error)
             self.state.note_waiting(item.feed, item.key, reason=message)

@@ -180,10 +180,13 @@ def polite_next_poll(
 def after_post_failure(
     *, failures: int, retry_at: datetime | None, now: datetime, rand: float
 ) -> datetime:
-    """When an account may post again after a server error; a server-given time wins when
-    it is later. ``failures`` counts the failed rounds before this one."""
-    wait = backoff(failures + 1, base=POST_BACKOFF_BASE, cap=POST_BACKOFF_CAP, rand=rand)
-    return max(now + wait, retry_at) if retry_at is not None else now + wait
+    """When an account may post again after a server error. A time the server gave
+    (Retry-After, a rate limit's reset) is kept to the second: a server that allows one note
+    a second means one second, not our backoff. Without one, the backoff grows with
+    ``failures``, the failed rounds before this one."""
+    if retry_at is not None:
+        return max(retry_at, now)
+    return now + backoff(failures + 1, base=POST_BACKOFF_BASE, cap=POST_BACKOFF_CAP, rand=rand)
 
 
 @dataclass(frozen=True, slots=True)

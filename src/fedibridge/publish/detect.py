@@ -27,7 +27,7 @@ from fedibridge.errors import AccountUnusable, ServerUnavailable
 from fedibridge.models import Post, ServerLimits
 from fedibridge.publish import OwnPost, Published, Publisher
 from fedibridge.publish.mastodon import MastodonPublisher, read_limits
-from fedibridge.publish.misskey import MisskeyPublisher
+from fedibridge.publish.misskey import MISSKEY_NOTE_INTERVAL, MisskeyPublisher
 from fedibridge.publish.quirks import MASTODON, UNKNOWN, ServerQuirks
 
 log = logging.getLogger("fedibridge")
@@ -55,7 +55,9 @@ QUIRKS: Final[Mapping[str, ServerQuirks]] = {
     "friendica": ServerQuirks(media_v1_only=True),
     # Only reached with server_type = "mastodon": its Mastodon API advertises the host name's
     # length as the weight of a link.
-    "sharkey": ServerQuirks(urls_count_raw=True, edit_keeps_visibility=False),
+    "sharkey": ServerQuirks(
+        urls_count_raw=True, edit_keeps_visibility=False, min_post_interval=MISSKEY_NOTE_INTERVAL
+    ),
 }
 
 _NODEINFO_SCHEMA: Final = re.compile(r"^https?://nodeinfo\.diaspora\.software/ns/schema/2\.(\d+)$")

@@ -7,6 +7,7 @@ every failure is mapped to one of our error kinds in ``_translate``.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,10 +39,14 @@ from fedibridge.models import Post, ServerLimits
 from fedibridge.publish import OwnPost, Published
 from fedibridge.publish.quirks import (
     MASTODON,
+    MISSKEY_ACCOUNT_CODES,
     ErrorBodies,
+    Pacer,
     ServerQuirks,
     about_length,
     about_token,
+    misskey_reset,
+    readable,
     upload_media,
 )
 from fedibridge.render import html_to_text
@@ -125,6 +130,7 @@ class MastodonPublisher:
         self._token = token
         self.quirks = quirks
         self._media_v1 = quirks.media_v1_only
+        self._pacer = Pacer(quirks.min_post_interval)
         # Keeps error bodies that Mastodon.py drops (plain text, HTML) for the reasons we show.
         self._errors = ErrorBodies()
         self._api = Mastodon(
@@ -151,6 +157,7 @@ class MastodonPublisher:
         return f"@{account['acct']}@{_host(self.server)}"
 
     def post(self, post: Post, idempotency_key: str, media_ids: Sequence[str] = ()) -> Published:
+        self._pacer.wait()
         status = self._call(
             lambda: self._api.status_post(
                 post.text,
@@ -238,6 +245,8 @@ class MastodonPublisher:
             return ServerUnavailable(f"{host} asks us to slow down (rate limit)", retry_at)
         if isinstance(error, MastodonNetworkError):
             return ServerUnavailable(f"could not reach {host}: the network or server is down")
+        if misskey := self._errors.misskey_error():
+            return self._translate_misskey(misskey, _status(error))
         if isinstance(error, MastodonServerError):
             return ServerUnavailable(f"{host} had a server error (HTTP {_status(error)})")
         if (
@@ -260,6 +269,23 @@ class MastodonPublisher:
         # A 200 with a body that is not JSON, or anything unexpected: the outcome is unknown,
         # so the item stays pending and the retry carries the same Idempotency-Key.
         return ServerUnavailable(f"{host} gave an answer fedibridge could not read")
+
+    def _translate_misskey(self, error: Mapping[str, Any], status: int | None) -> PublishError:
+        """Sharkey's Mastodon API answers every error with HTTP 401 and Misskey's error
+        object: its code, not the status, says whether the token is at fault."""
+        host = _host(self.server)
+        code = str(error.get("code"))
+        if code == "RATE_LIMIT_EXCEEDED":
+            return ServerUnavailable(
+                f"{host} asks us to slow down (rate limit)", misskey_reset(error)
+            )
+        if code in MISSKEY_ACCOUNT_CODES:
+            return AccountUnusable(
+                f"{host} refused the access token (HTTP {status}, {code}): it is wrong, revoked "
+                "or lacks a permission"
+            )
+        reason = readable(json.dumps({"error": error}))
+        return PostRejected(reason, too_long=about_length(reason))
 
     def _reason(self, error: MastodonError) -> str:
         message = error.args[3] if len(error.args) > 3 else None

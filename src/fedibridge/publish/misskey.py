@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -33,7 +33,13 @@ from fedibridge.errors import (
 from fedibridge.models import Post, ServerLimits, Visibility
 from fedibridge.publish import OwnPost, Published
 from fedibridge.publish.mfm import neutralise, restore
-from fedibridge.publish.quirks import retry_after
+from fedibridge.publish.quirks import (
+    MISSKEY_ACCOUNT_CODES,
+    Pacer,
+    misskey_error,
+    misskey_reset,
+    retry_after,
+)
 from fedibridge.render import raw_length
 
 DEFAULT_TEXT_LIMIT: Final = 3000  # Misskey's MAX_NOTE_TEXT_LENGTH
@@ -42,6 +48,9 @@ COMMENT_LIMIT: Final = 512  # a drive file's comment (the alt text)
 # Room kept free below the server's limit for the invisible characters ``neutralise`` adds,
 # and because Misskey counts code points where the renderer lets combining marks ride free.
 MFM_RESERVE: Final = 100
+# Misskey and its forks allow one notes/create a second per user (the endpoint's
+# minInterval; Sharkey answers a second note within it with 429 and Retry-After: 1).
+MISSKEY_NOTE_INTERVAL: Final = 1.1
 
 VISIBILITY: Final[Mapping[Visibility, str]] = {
     "public": "public",
@@ -50,18 +59,6 @@ VISIBILITY: Final[Mapping[Visibility, str]] = {
     "direct": "specified",  # with nobody named: visible to the account itself
 }
 
-# Error codes that mean the token (or the account) is unusable, whatever the HTTP status:
-# Misskey answers some of them with 400 (PERMISSION_DENIED) or 403 (AUTHENTICATION_FAILED).
-_ACCOUNT_CODES: Final = frozenset(
-    {
-        "CREDENTIAL_REQUIRED",
-        "AUTHENTICATION_FAILED",
-        "PERMISSION_DENIED",
-        "YOUR_ACCOUNT_SUSPENDED",
-        "YOUR_ACCOUNT_MOVED",
-        "ACCESS_DENIED",
-    }
-)
 _LINK: Final = re.compile(r"https?://[^\s<>\"\u2060]+")
 
 
@@ -73,6 +70,7 @@ class MisskeyPublisher:
         self._limits: ServerLimits | None = None
         self._text_limit = DEFAULT_TEXT_LIMIT
         self._user_id: str | None = None
+        self._pacer = Pacer(MISSKEY_NOTE_INTERVAL)
 
     def limits(self) -> ServerLimits:
         if self._limits is None:
@@ -118,6 +116,7 @@ class MisskeyPublisher:
         }
         if media_ids:
             payload["fileIds"] = list(media_ids)
+        self._pacer.wait()
         note = self._call("notes/create", payload).get("createdNote")
         if not isinstance(note, dict) or "id" not in note:
             raise _unreadable(self.server)
@@ -220,7 +219,7 @@ def _refusal(host: str, response: httpx.Response) -> PublishError:
         )
     if status >= 500:
         return ServerUnavailable(f"{host} had a server error (HTTP {status})")
-    if status in (401, 403) or code in _ACCOUNT_CODES:
+    if status in (401, 403) or code in MISSKEY_ACCOUNT_CODES:
         return AccountUnusable(
             f"{host} refused the access token (HTTP {status}, {code or 'no code'}): it is "
             "wrong, revoked, or lacks the write:notes, write:drive or read:account permission"
@@ -235,12 +234,7 @@ def _refusal(host: str, response: httpx.Response) -> PublishError:
 
 
 def _error_of(response: httpx.Response) -> Mapping[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else {}
+    return misskey_error(response.text)
 
 
 def _reason(error: Mapping[str, Any], status: int) -> str:
@@ -264,14 +258,7 @@ def _about_length(error: Mapping[str, Any], reason: str) -> bool:
 
 def _reset_time(response: httpx.Response, error: Mapping[str, Any]) -> datetime | None:
     """Retry-After if the server sends it, else the reset Misskey puts in the error info."""
-    header = retry_after(response.headers.get("Retry-After"))
-    if header is not None:
-        return header
-    info = error.get("info")
-    reset_ms = info.get("resetMs") if isinstance(info, dict) else None
-    if isinstance(reset_ms, int | float) and reset_ms >= 0:
-        return datetime.now(UTC) + timedelta(milliseconds=reset_ms)
-    return None
+    return retry_after(response.headers.get("Retry-After")) or misskey_reset(error)
 
 
 def _moment(value: object) -> datetime | None:

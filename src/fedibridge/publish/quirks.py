@@ -13,10 +13,11 @@ import json
 import mimetypes
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -39,6 +40,9 @@ class ServerQuirks:
     # An edit keeps the post's visibility. Where that is not known, an edit could turn a
     # followers-only post public, so only public posts are edited there.
     edit_keeps_visibility: bool = True
+    # Seconds to keep between two posts, where the server refuses them closer together
+    # (Sharkey's Mastodon API inherits Misskey's one note a second).
+    min_post_interval: float = 0.0
 
 
 MASTODON = ServerQuirks()
@@ -117,8 +121,68 @@ class ErrorBodies:
     def text(self) -> str:
         return readable(getattr(self._local, "text", ""))
 
+    def misskey_error(self) -> Mapping[str, Any]:
+        return misskey_error(getattr(self._local, "text", ""))
+
     def retry_at(self) -> datetime | None:
         return retry_after(getattr(self._local, "retry_after", None))
+
+
+class Pacer:
+    """Keeps at least ``interval`` seconds between the requests it is asked to pace, so a
+    server with a per-second limit never has to refuse one. Shared by a publisher's threads."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last = -interval
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if self.interval <= 0:
+            return
+        with self._lock:
+            pause = self._last + self.interval - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            self._last = time.monotonic()
+
+
+# Error codes that mean the token (or the account) is unusable, whatever the HTTP status:
+# Misskey answers some of them with 400 (PERMISSION_DENIED) or 403 (AUTHENTICATION_FAILED).
+MISSKEY_ACCOUNT_CODES: Final = frozenset(
+    {
+        "CREDENTIAL_REQUIRED",
+        "AUTHENTICATION_FAILED",
+        "PERMISSION_DENIED",
+        "YOUR_ACCOUNT_SUSPENDED",
+        "YOUR_ACCOUNT_MOVED",
+        "ACCESS_DENIED",
+    }
+)
+
+
+def misskey_error(body: str) -> Mapping[str, Any]:
+    """Misskey's error object ``{"error": {"message", "code", "id", "kind", "info"?}}`` from a
+    body, or {} (Sharkey's Mastodon API passes these through too, with HTTP 401)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, dict) and "code" in error else {}
+
+
+def misskey_reset(error: Mapping[str, Any], now: datetime | None = None) -> datetime | None:
+    """When a Misskey rate limit ends: ``info.resetMs`` is a moment in epoch milliseconds
+    (Sharkey 2024.9: 1796409422457); a small number is read as milliseconds from now."""
+    info = error.get("info")
+    reset_ms = info.get("resetMs") if isinstance(info, dict) else None
+    if not isinstance(reset_ms, int | float) or isinstance(reset_ms, bool) or reset_ms < 0:
+        return None
+    now = now or datetime.now(UTC)
+    if reset_ms > 1e12:  # after September 2001: a moment, not a duration
+        return max(datetime.fromtimestamp(reset_ms / 1000, UTC), now)
+    return now + timedelta(milliseconds=reset_ms)
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> datetime | None:
