@@ -26,6 +26,7 @@ from tests.fake_servers import (
     FakeMastodonAPI,
     LoopbackServer,
     Software,
+    json_answer,
     text_answer,
 )
 from tests.feedserver import FeedServer
@@ -135,11 +136,30 @@ def test_an_unreachable_server_means_try_later(http: httpx.Client) -> None:
         detect(http, "http://127.0.0.1:9")
 
 
+DETECTION_PATHS = (
+    "/.well-known/nodeinfo",
+    "/api/v2/instance",
+    "/api/v1/instance",
+    "/api/v1/instance/",
+    "/api/meta",
+)
+
+
+def test_a_busy_nodeinfo_is_passed_over_for_the_instance_api(http: httpx.Client) -> None:
+    with FakeMastodonAPI(TAKAHE) as fake:
+        fake.fail("/.well-known/nodeinfo", text_answer("busy", 503))
+        found = detect(http, fake.url)
+    assert (found.name, found.family, found.quirks.urls_count_raw) == ("takahe", "mastodon", True)
+    assert "/api/v1/instance" in found.found_by
+    assert "nodeinfo answered HTTP 503" in found.found_by
+
+
 def test_opening_a_publisher_needs_no_network_and_retries_detection(http: httpx.Client) -> None:
     with FakeMastodonAPI(GOTOSOCIAL) as fake:
         publisher = open_publisher(fake.url, TOKEN, user_agent="t", http=http)
         assert fake.requests == []
-        fake.fail("/.well-known/nodeinfo", text_answer("busy", 503))
+        for path in DETECTION_PATHS:
+            fake.fail(path, text_answer("busy", 503))
         with pytest.raises(ServerUnavailable):
             publisher.limits()
         # The next cycle tries again and, the server being back, posts.
@@ -185,3 +205,74 @@ def test_limits_without_a_token_count_like_the_server(
     assert (limits.characters_per_url, limits.max_media) == (None, 16)
     with LoopbackServer() as nothing, pytest.raises(ServerUnavailable, match="server_type"):
         public_limits(http, nothing.url)
+
+
+# --- a NodeInfo link that cannot be followed (Takahē builds it from its configured domain) ---
+
+UNREACHABLE_NODEINFO = json_answer(
+    {
+        "links": [
+            {
+                "rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+                "href": "https://localhost:9/nodeinfo/2.0/",
+            }
+        ]
+    }
+)
+
+
+def test_an_unreachable_nodeinfo_link_falls_back_to_the_instance_api(http: httpx.Client) -> None:
+    with FakeMastodonAPI(TAKAHE) as fake:
+        fake.fail("/.well-known/nodeinfo", UNREACHABLE_NODEINFO)
+        found = detect(http, fake.url, "mastodon")
+    assert (found.name, found.version, found.quirks.urls_count_raw) == ("takahe", "0.11.0", True)
+    assert "https://localhost:9/nodeinfo/2.0/ could not be reached" in found.found_by
+
+
+def test_nothing_detectable_never_holds_posting_back_when_server_type_is_set(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_url = feed_server.serve("/events.rss", rss(1))
+    with FakeMastodonAPI(TAKAHE) as fake:
+        config = write_config(tmp_path, feed_url, fake.url)
+        config.write_text(config.read_text().replace("[accounts.main]", SERVER_TYPE_MASTODON))
+        (tmp_path / "token").write_text(TOKEN)
+        assert main(["--config", str(config), "once"]) == 0
+        for path in DETECTION_PATHS:
+            fake.fail(path, text_answer("busy", 503), count=10)
+        feed_server.serve("/events.rss", rss(1, 2))
+        assert main(["--config", str(config), "once"]) == 0
+        assert len(fake.statuses) == 1
+
+
+SERVER_TYPE_MASTODON = '[accounts.main]\nserver_type = "mastodon"'
+
+
+def test_what_was_found_is_remembered_and_found_again_after_a_404(
+    tmp_path: Path, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed_url = feed_server.serve("/events.rss", rss(1))
+    with FakeMastodonAPI(TAKAHE) as fake:
+        fake.fail("/.well-known/nodeinfo", UNREACHABLE_NODEINFO)
+        config = write_config(tmp_path, feed_url, fake.url)
+        (tmp_path / "token").write_text(TOKEN)
+        assert main(["--config", str(config), "once"]) == 0
+        feed_server.serve("/events.rss", rss(1, 2))
+        assert main(["--config", str(config), "once"]) == 0
+        assert len(fake.statuses) == 1
+        # The first run found Takahē; the second asked nothing about the software.
+        assert len(fake.seen("GET", "/.well-known/nodeinfo")) == 1
+        assert len(fake.seen("GET", "/api/v1/instance")) == 2  # limits, once per run
+
+        # The server answers 404 where its API was: posting waits, and the next run asks again.
+        fake.fail("/api/v1/statuses", json_answer({"error": "Record not found"}, 404))
+        feed_server.serve("/events.rss", rss(1, 2, 3))
+        assert main(["--config", str(config), "once"]) == 1
+        assert main(["--config", str(config), "once"]) == 0
+        assert len(fake.statuses) == 2
+        assert len(fake.seen("GET", "/.well-known/nodeinfo")) == 2
+
+        capsys.readouterr()
+        assert main(["--config", str(config), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "on takahe 0.11.0, found by NodeInfo" in out

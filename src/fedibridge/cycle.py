@@ -37,10 +37,16 @@ from fedibridge.plan import (
     polite_next_poll,
 )
 from fedibridge.publish import Publisher
-from fedibridge.publish.detect import open_publisher, public_limits
+from fedibridge.publish.detect import (
+    DetectingPublisher,
+    ServerSoftware,
+    open_publisher,
+    public_limits,
+    software,
+)
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
-from fedibridge.state import FeedRow, OutboxItem, State
+from fedibridge.state import FeedRow, KnownServer, OutboxItem, State
 
 log = logging.getLogger("fedibridge")
 
@@ -370,14 +376,16 @@ class Bridge:
             token = read_token(self.settings, account)
         except ConfigError as error:
             return False, f"account {account}: {error}"
-        publisher = self._new_publisher(account, token)
+        publisher = self._new_publisher(account, token, fresh=True)
         try:
             handle = publisher.verify()
             limits = publisher.limits()
         except (AccountUnusable, ServerUnavailable) as error:
             return False, f"account {account}: {error} (accounts.{account})"
+        found = publisher.software
+        runs = f" on {found.describe()}, found by {found.found_by}" if found else ""
         return True, (
-            f"ok: posting as {handle}, up to {limits.max_characters} characters and "
+            f"ok: posting as {handle}{runs}; up to {limits.max_characters} characters and "
             f"{limits.max_media} images per post"
         )
 
@@ -401,16 +409,40 @@ class Bridge:
             self._publishers[account] = self._new_publisher(account, token)
         return self._publishers[account]
 
-    def _new_publisher(self, account: str, token: str) -> Publisher:
+    def _new_publisher(
+        self, account: str, token: str, *, fresh: bool = False
+    ) -> DetectingPublisher:
+        """Which API the server speaks is found out on first use (publish/detect.py) and kept
+        in the state; ``fresh`` asks the server again, as `fedibridge check` does."""
         config = self.settings.accounts[account]
-        # Which API the server speaks is found out on first use (publish/detect.py).
         return open_publisher(
             config.server,
             token,
             server_type=config.server_type,
             user_agent=self._user_agent,
             http=self.http,
+            known=None if fresh else self._known_software(config.server),
+            remember=lambda found: self._remember_software(config.server, found),
         )
+
+    def _known_software(self, server: str) -> ServerSoftware | None:
+        known = self._state().known_server(server)
+        if known is None:
+            return None
+        return software(known.software, known.version, known.family, known.found_by)
+
+    def _remember_software(self, server: str, found: ServerSoftware | None) -> None:
+        if self.dry_run:
+            return
+        state = self._state()
+        if found is None:
+            state.forget_server(server)
+        elif found.name:  # a family taken from server_type alone is not worth keeping
+            state.remember_server(
+                KnownServer(
+                    server, found.name, found.version, found.family, found.found_by, self.clock()
+                )
+            )
 
     def _public_limits(self, account: str) -> ServerLimits:
         """Limits for showing posts without a token: the server's if it answers, else

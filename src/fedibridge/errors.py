@@ -83,5 +83,10 @@ class AccountUnusable(PublishError):
     """401/403: the token is missing, wrong, revoked or lacks a scope."""
 
 
+class ApiMissing(AccountUnusable):
+    """The server answered 404 where its API should be: a wrong address, or a server whose
+    software changed since it was detected (detect again)."""
+
+
 class EditUnsupported(PublishError):
     """This server cannot edit posts (Misskey, older servers): corrections are skipped."""

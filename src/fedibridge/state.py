@@ -81,6 +81,21 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX account_actions_by_time ON account_actions (account, kind, at);
         """,
     ),
+    (
+        "0002_servers",
+        """
+        -- Which software each account's server runs, as last found out: detected once, and
+        -- again only when posting fails in a way that says the server changed.
+        CREATE TABLE servers (
+            server TEXT PRIMARY KEY,
+            software TEXT NOT NULL,  -- NodeInfo's software.name in lower case, or ''
+            version TEXT NOT NULL,
+            family TEXT NOT NULL CHECK (family IN ('mastodon', 'misskey')),
+            found_by TEXT NOT NULL,  -- how: for `fedibridge check` and `status`
+            checked_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 
@@ -104,6 +119,18 @@ class FeedRow:
     @property
     def first_contact(self) -> bool:
         return self.first_polled_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownServer:
+    """What the state remembers of an account's server (``publish/detect.py`` finds it)."""
+
+    server: str
+    software: str
+    version: str
+    family: Literal["mastodon", "misskey"]
+    found_by: str
+    checked_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,6 +531,35 @@ class State:
             " problem = excluded.problem",
             (name, _iso(until), reason),
         )
+
+    def known_server(self, server: str) -> KnownServer | None:
+        row = self._db.execute(
+            "SELECT software, version, family, found_by, checked_at FROM servers WHERE server = ?",
+            (server,),
+        ).fetchone()
+        if row is None:
+            return None
+        return KnownServer(server, row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]))
+
+    def remember_server(self, known: KnownServer) -> None:
+        self._db.execute(
+            "INSERT INTO servers (server, software, version, family, found_by, checked_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (server) DO UPDATE SET"
+            " software = excluded.software, version = excluded.version,"
+            " family = excluded.family, found_by = excluded.found_by,"
+            " checked_at = excluded.checked_at",
+            (
+                known.server,
+                known.software,
+                known.version,
+                known.family,
+                known.found_by,
+                _iso(known.checked_at),
+            ),
+        )
+
+    def forget_server(self, server: str) -> None:
+        self._db.execute("DELETE FROM servers WHERE server = ?", (server,))
 
     def account_ok(self, name: str) -> None:
         self._db.execute("DELETE FROM accounts WHERE name = ?", (name,))

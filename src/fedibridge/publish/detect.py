@@ -16,14 +16,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from fedibridge.errors import AccountUnusable, ServerUnavailable
+from fedibridge.errors import AccountUnusable, ApiMissing, ServerUnavailable
 from fedibridge.models import Post, ServerLimits
 from fedibridge.publish import OwnPost, Published, Publisher
 from fedibridge.publish.mastodon import MastodonPublisher, read_limits
@@ -31,6 +31,8 @@ from fedibridge.publish.misskey import MISSKEY_NOTE_INTERVAL, MisskeyPublisher
 from fedibridge.publish.quirks import MASTODON, UNKNOWN, ServerQuirks
 
 log = logging.getLogger("fedibridge")
+
+T = TypeVar("T")
 
 Family = Literal["mastodon", "misskey"]
 ServerType = Literal["auto", "mastodon", "misskey"]
@@ -74,6 +76,7 @@ class ServerSoftware:
     version: str
     family: Family
     quirks: ServerQuirks
+    found_by: str = ""  # how it was found out, for `fedibridge check`
 
     def at_least(self, major: int, minor: int) -> bool:
         match = _VERSION.match(self.version)
@@ -87,55 +90,85 @@ def family_of(name: str) -> Family:
     return "misskey" if name.lower() in MISSKEY_FAMILY else "mastodon"
 
 
-def detect(http: httpx.Client, server: str, server_type: ServerType = "auto") -> ServerSoftware:
-    """Ask the server what it runs. Raises ``ServerUnavailable`` when it cannot be reached
-    (try later), ``AccountUnusable`` when no fediverse API answers at this address."""
-    found = _from_nodeinfo(http, server)
-    if found is None and server_type != "misskey":
-        found = _from_mastodon_instance(http, server)
-    if found is None and server_type != "mastodon":
-        found = _from_misskey_meta(http, server)
-    if found is None:
-        if server_type == "auto":
-            raise AccountUnusable(
-                f"{_host(server)} did not say which fediverse software it runs (no NodeInfo, "
-                "no Mastodon or Misskey API answered): check the server address, or set "
-                'server_type = "mastodon" or "misskey"'
-            )
-        found = ("", "")
-    name, version = found
+def software(name: str, version: str, server_type: ServerType, found_by: str) -> ServerSoftware:
+    """What we speak to ``name``: its own family unless ``server_type`` says otherwise, and
+    that software's quirks (``server_type`` never changes those)."""
     family = family_of(name) if server_type == "auto" else server_type
     quirks = QUIRKS.get(name, UNKNOWN) if family == "mastodon" else MASTODON
-    return ServerSoftware(name, version, family, quirks)
+    return ServerSoftware(name, version, family, quirks, found_by)
 
 
-def _get_json(http: httpx.Client, url: str, *, post: bool = False) -> Any:
-    """The JSON at ``url``, or None when there is none. Transport errors, 5xx and 429 mean
-    the server is there but cannot answer now."""
-    try:
-        if post:
-            response = http.post(url, json={}, headers={"Accept": "application/json"})
-        else:
-            response = http.get(url, headers={"Accept": "application/json"})
-    except httpx.HTTPError:
+def detect(http: httpx.Client, server: str, server_type: ServerType = "auto") -> ServerSoftware:
+    """Ask the server what it runs: NodeInfo, then the Mastodon instance endpoints, then
+    Misskey's meta. A step that cannot be reached or read is passed over, never fatal: a
+    server may advertise a NodeInfo address built from another name (Takahē: its configured
+    domain over https) while its API answers here.
+
+    With ``server_type`` set, detection only refines quirks: when nothing answers, that family
+    is used as it is. Otherwise raises ``ServerUnavailable`` when the server could not be
+    reached (try later), ``AccountUnusable`` when it answered but no fediverse API did."""
+    probe = _Probe(http)
+    found = _from_nodeinfo(probe, server)
+    if found is None and server_type != "misskey":
+        found = _from_mastodon_instance(probe, server)
+    if found is None and server_type != "mastodon":
+        found = _from_misskey_meta(probe, server)
+    if found is not None:
+        name, version, how = found
+        return software(name, version, server_type, probe.explain(how))
+    if server_type != "auto":
+        how = f'server_type = "{server_type}" (the server did not say which software it runs)'
+        return software("", "", server_type, probe.explain(how))
+    if probe.unreachable:
         raise ServerUnavailable(
-            f"could not reach {_host(url)} to see which software it runs"
-        ) from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise ServerUnavailable(
-            f"{_host(url)} had a server error (HTTP {response.status_code}) when asked which "
-            "software it runs"
+            f"could not reach {_host(server)} to see which software it runs "
+            f"({'; '.join(probe.unreachable)})"
         )
-    if response.status_code != 200:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    raise AccountUnusable(
+        f"{_host(server)} did not say which fediverse software it runs (no NodeInfo, "
+        "no Mastodon or Misskey API answered): check the server address, or set "
+        'server_type = "mastodon" or "misskey"'
+    )
 
 
-def _from_nodeinfo(http: httpx.Client, server: str) -> tuple[str, str] | None:
-    index = _get_json(http, f"{server}/.well-known/nodeinfo")
+class _Probe:
+    """GETs (or POSTs) JSON during detection and remembers what could not be had, so that
+    staff can be told how the software was found, and why not otherwise."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+        self.unreachable: list[str] = []  # transport errors, 5xx and 429: "try later"
+        self.passed_over: list[str] = []  # what answered without telling
+
+    def json(self, url: str, *, post: bool = False) -> Any:
+        """The JSON at ``url``, or None."""
+        try:
+            if post:
+                response = self.http.post(url, json={}, headers={"Accept": "application/json"})
+            else:
+                response = self.http.get(url, headers={"Accept": "application/json"})
+        except httpx.HTTPError:
+            self.unreachable.append(f"{url} could not be reached")
+            return None
+        if response.status_code >= 500 or response.status_code == 429:
+            self.unreachable.append(f"{url} answered HTTP {response.status_code}")
+            return None
+        if response.status_code != 200:
+            self.passed_over.append(f"{url} answered HTTP {response.status_code}")
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            self.passed_over.append(f"{url} did not answer with JSON")
+            return None
+
+    def explain(self, how: str) -> str:
+        missed = self.unreachable + self.passed_over
+        return f"{how}; {'; '.join(missed)}" if missed else how
+
+
+def _from_nodeinfo(probe: _Probe, server: str) -> tuple[str, str, str] | None:
+    index = probe.json(f"{server}/.well-known/nodeinfo")
     links = index.get("links") if isinstance(index, dict) else None
     best: tuple[int, str] | None = None
     for link in links if isinstance(links, list) else []:
@@ -145,19 +178,27 @@ def _from_nodeinfo(http: httpx.Client, server: str) -> tuple[str, str] | None:
             best = max(best, candidate) if best else candidate
     if best is None:
         return None
-    document = _get_json(http, best[1])
-    software = document.get("software") if isinstance(document, dict) else None
-    if not isinstance(software, dict) or not software.get("name"):
-        return None
-    return str(software["name"]).lower(), str(software.get("version") or "")
+    href = best[1]
+    # The link may name another host or scheme than the one configured (a server behind a
+    # proxy, or one that builds it from its own domain name): the same path here may answer.
+    candidates = dict.fromkeys([href, server + (urlsplit(href).path or "/")])
+    for url in candidates:
+        document = probe.json(url)
+        found = document.get("software") if isinstance(document, dict) else None
+        if isinstance(found, dict) and found.get("name"):
+            return str(found["name"]).lower(), str(found.get("version") or ""), f"NodeInfo ({url})"
+    return None
 
 
-def _from_mastodon_instance(http: httpx.Client, server: str) -> tuple[str, str] | None:
-    # No trailing slash: some servers answer /api/v1/instance/ with 404.
-    instance = _get_json(http, f"{server}/api/v1/instance")
-    if not isinstance(instance, dict) or "version" not in instance:
-        return None
-    return software_from_version(str(instance["version"]))
+def _from_mastodon_instance(probe: _Probe, server: str) -> tuple[str, str, str] | None:
+    # Without a trailing slash first: some servers answer /api/v1/instance/ with 404 (Takahē),
+    # others only with it, behind proxies that rewrite.
+    for path in ("/api/v2/instance", "/api/v1/instance", "/api/v1/instance/"):
+        instance = probe.json(server + path)
+        if isinstance(instance, dict) and isinstance(instance.get("version"), str):
+            name, version = software_from_version(instance["version"])
+            return name, version, f"the Mastodon API ({path})"
+    return None
 
 
 def software_from_version(version: str) -> tuple[str, str]:
@@ -169,11 +210,11 @@ def software_from_version(version: str) -> tuple[str, str]:
     return "", version
 
 
-def _from_misskey_meta(http: httpx.Client, server: str) -> tuple[str, str] | None:
-    meta = _get_json(http, f"{server}/api/meta", post=True)
+def _from_misskey_meta(probe: _Probe, server: str) -> tuple[str, str, str] | None:
+    meta = probe.json(f"{server}/api/meta", post=True)
     if not isinstance(meta, dict) or "maxNoteTextLength" not in meta:
         return None
-    return "misskey", str(meta.get("version") or "")
+    return "misskey", str(meta.get("version") or ""), "the Misskey API (/api/meta)"
 
 
 def publisher_for(
@@ -208,17 +249,29 @@ def open_publisher(
     server_type: ServerType = "auto",
     user_agent: str,
     http: httpx.Client,
+    known: ServerSoftware | None = None,
+    remember: Callable[[ServerSoftware | None], None] | None = None,
 ) -> DetectingPublisher:
-    """The publisher for this account's server. No network I/O until it is first used."""
+    """The publisher for this account's server. No network I/O until it is first used.
+
+    ``known`` is what an earlier run found out (kept in the state): then nothing is asked
+    again. ``remember`` is told what detection finds, and None when posting shows that the
+    server is no longer what was found (so the next use detects again)."""
     return DetectingPublisher(
-        server, token, server_type=server_type, user_agent=user_agent, http=http
+        server,
+        token,
+        server_type=server_type,
+        user_agent=user_agent,
+        http=http,
+        known=known,
+        remember=remember,
     )
 
 
 class DetectingPublisher:
-    """A ``Publisher`` that finds out what the server runs the first time it is used, then
-    hands every call to the publisher of that family. A failed detection is not kept: the
-    next call tries again."""
+    """A ``Publisher`` that finds out what the server runs the first time it is used (or
+    takes what an earlier run found), then hands every call to the publisher of that family.
+    A failed detection is not kept: the next call tries again."""
 
     def __init__(
         self,
@@ -228,6 +281,8 @@ class DetectingPublisher:
         server_type: ServerType,
         user_agent: str,
         http: httpx.Client,
+        known: ServerSoftware | None = None,
+        remember: Callable[[ServerSoftware | None], None] | None = None,
     ) -> None:
         self.server = server
         self._token = token
@@ -236,43 +291,67 @@ class DetectingPublisher:
         self._http = http
         self._lock = threading.Lock()
         self._inner: Publisher | None = None
-        self.software: ServerSoftware | None = None
+        self._remember = remember or (lambda software: None)
+        # What was found before is trusted only for the family the config asks for.
+        fits = known is not None and server_type in ("auto", known.family)
+        self.software: ServerSoftware | None = known if fits else None
 
     def _publisher(self) -> Publisher:
         with self._lock:
             if self._inner is None:
-                software = detect(self._http, self.server, self._server_type)
-                log.info("%s runs %s", _host(self.server), software.describe())
+                if self.software is None:
+                    self.software = detect(self._http, self.server, self._server_type)
+                    log.info("%s runs %s", _host(self.server), self.software.describe())
+                    self._remember(self.software)
                 self._inner = publisher_for(
-                    software, self.server, self._token, user_agent=self._user_agent, http=self._http
+                    self.software,
+                    self.server,
+                    self._token,
+                    user_agent=self._user_agent,
+                    http=self._http,
                 )
-                self.software = software
             return self._inner
+
+    def _forget(self) -> None:
+        """The server answered 404 where its API was: detect again at the next use."""
+        with self._lock:
+            self._inner = None
+            self.software = None
+        self._remember(None)
+
+    def _use(self, call: Callable[[Publisher], T]) -> T:
+        try:
+            return call(self._publisher())
+        except ApiMissing:
+            self._forget()
+            raise
 
     def limits(self) -> ServerLimits:
         try:
-            return self._publisher().limits()
+            return self._use(lambda inner: inner.limits())
         except AccountUnusable as error:
             # limits() only ever means "try later" to its callers, as when a server does not
             # tell its limits; the message still says what to check.
             raise ServerUnavailable(str(error)) from None
 
     def verify(self) -> str:
-        return self._publisher().verify()
+        return self._use(lambda inner: inner.verify())
 
     def post(self, post: Post, idempotency_key: str, media_ids: Sequence[str] = ()) -> Published:
-        return self._publisher().post(post, idempotency_key, media_ids)
+        return self._use(lambda inner: inner.post(post, idempotency_key, media_ids))
 
     def recent_posts(self, limit: int = 40) -> list[OwnPost]:
-        return self._publisher().recent_posts(limit)
+        return self._use(lambda inner: inner.recent_posts(limit))
 
     def upload(
         self, data: bytes, mime_type: str, description: str, *, sensitive: bool = False
     ) -> str:
-        return self._publisher().upload(data, mime_type, description, sensitive=sensitive)
+        return self._use(
+            lambda inner: inner.upload(data, mime_type, description, sensitive=sensitive)
+        )
 
     def edit(self, status_id: str, post: Post, media_ids: Sequence[str] = ()) -> None:
-        self._publisher().edit(status_id, post, media_ids)
+        self._use(lambda inner: inner.edit(status_id, post, media_ids))
 
 
 def _host(url: str) -> str:

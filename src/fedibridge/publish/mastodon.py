@@ -8,6 +8,7 @@ every failure is mapped to one of our error kinds in ``_translate``.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +31,7 @@ from mastodon.errors import (
 
 from fedibridge.errors import (
     AccountUnusable,
+    ApiMissing,
     EditUnsupported,
     PostRejected,
     PublishError,
@@ -52,6 +54,8 @@ from fedibridge.publish.quirks import (
 from fedibridge.render import html_to_text
 
 T = TypeVar("T")
+
+log = logging.getLogger("fedibridge")
 
 REQUEST_TIMEOUT = 30.0
 MEDIA_PROCESSING_TIMEOUT = 60.0
@@ -147,10 +151,21 @@ class MastodonPublisher:
         )
 
     def limits(self) -> ServerLimits:
-        if self._limits is None:
+        if self._limits is not None:
+            return self._limits
+        try:
             limits = read_limits(self._http, self.server)
-            self._limits = limits.counting_raw() if self.quirks.urls_count_raw else limits
+        except ServerUnavailable as error:
+            # Posting may work although the instance endpoints do not: go on with Mastodon's
+            # defaults (a post refused as too long is tried again counting raw), and ask
+            # again next time.
+            log.warning("%s; posting with Mastodon's default limits", error)
+            return self._counted(ServerLimits())
+        self._limits = self._counted(limits)
         return self._limits
+
+    def _counted(self, limits: ServerLimits) -> ServerLimits:
+        return limits.counting_raw() if self.quirks.urls_count_raw else limits
 
     def verify(self) -> str:
         account = self._call(self._api.account_verify_credentials)
@@ -259,7 +274,7 @@ class MastodonPublisher:
                 "or lacks the write:statuses permission"
             )
         if isinstance(error, MastodonNotFoundError):
-            return AccountUnusable(
+            return ApiMissing(
                 f"{host} has no Mastodon API at this address: check the server setting"
             )
         status = _status(error)

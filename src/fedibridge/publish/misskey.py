@@ -25,6 +25,7 @@ import httpx
 
 from fedibridge.errors import (
     AccountUnusable,
+    ApiMissing,
     EditUnsupported,
     PostRejected,
     PublishError,
@@ -225,7 +226,7 @@ def _refusal(host: str, response: httpx.Response) -> PublishError:
             "wrong, revoked, or lacks the write:notes, write:drive or read:account permission"
         )
     if status == 404:
-        return AccountUnusable(
+        return ApiMissing(
             f"{host} has no Misskey API at this address: check the server setting (and "
             "server_type, if it is set)"
         )

@@ -23,7 +23,13 @@ from urllib.parse import urlsplit
 import httpx
 import requests
 
-from fedibridge.errors import AccountUnusable, PostRejected, PublishError, ServerUnavailable
+from fedibridge.errors import (
+    AccountUnusable,
+    ApiMissing,
+    PostRejected,
+    PublishError,
+    ServerUnavailable,
+)
 from fedibridge.fetch import parse_retry_after
 from fedibridge.render import html_to_text
 
@@ -242,7 +248,7 @@ def refusal(
             "a permission"
         )
     if status == 404:
-        return AccountUnusable(f"{host} has no Mastodon API at this address: check the server")
+        return ApiMissing(f"{host} has no Mastodon API at this address: check the server")
     return PostRejected(reason, too_long=about_length(reason))
 
 
