@@ -17,9 +17,9 @@ import pytest
 
 from fedibridge.cli import main
 from fedibridge.config import load_settings
-from fedibridge.login import LoginError, login
+from fedibridge.login import LoginError, login, scopes_for
 from fedibridge.models import Post
-from fedibridge.publish.detect import open_publisher
+from fedibridge.publish.detect import open_publisher, software
 from tests.conftest import Mastodon
 from tests.fake_misskey import FakeMisskey
 from tests.fake_servers import GOTOSOCIAL, FakeMastodonAPI, LoopbackServer
@@ -254,3 +254,19 @@ def test_a_token_file_that_cannot_be_written_is_explained(
 
 
 _ignore: Callable[[str], None] = lambda line: None  # noqa: E731
+
+
+def test_each_software_is_asked_for_the_least_scopes_it_enforces() -> None:
+    def asked(name: str, version: str) -> list[str]:
+        return scopes_for(software(name, version, "auto", "test")).split()
+
+    assert asked("mastodon", "4.3.1") == [
+        "write:statuses",
+        "write:media",
+        "read:statuses",
+        "profile",
+    ]
+    assert asked("mastodon", "4.2.9")[-1] == "read:accounts"
+    # Takahē checks verify_credentials against the whole "read" scope, which then also covers
+    # reading the account's own posts.
+    assert asked("takahe", "0.11.0") == ["write:statuses", "write:media", "read"]

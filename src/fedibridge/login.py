@@ -135,10 +135,14 @@ def _wrong_step(context: _Login, given: str, wanted: str) -> str:
 
 
 def scopes_for(software: ServerSoftware) -> str:
-    """The least the bridge needs. ``profile`` (enough to ask who we are) exists from Mastodon
-    4.3; elsewhere ``read:accounts`` does that job."""
+    """The least the bridge needs that this software enforces. ``profile`` (enough to ask who
+    we are) exists from Mastodon 4.3; elsewhere ``read:accounts`` does that job, except where
+    the software asks more (Takahē: the whole ``read``, which also covers ``read:statuses``)."""
     modern = software.name in ("mastodon", "hometown") and software.at_least(4, 3)
-    return " ".join((*BASE_SCOPES, "profile" if modern else "read:accounts"))
+    account = software.quirks.account_scope or ("profile" if modern else "read:accounts")
+    # A whole scope ("read") grants each of its parts ("read:statuses") everywhere.
+    needed = [s for s in BASE_SCOPES if s.split(":")[0] != account]
+    return " ".join((*needed, account))
 
 
 def _oauth(context: _Login, code: str | None) -> None:
@@ -157,7 +161,7 @@ def _oauth(context: _Login, code: str | None) -> None:
         raise LoginError("no code was given: copy the code the server shows after you allow access")
     app = _read_pending(context, "mastodon")
     token = _exchange(context, app, code)
-    _finish(context, token)
+    _finish(context, token, app)
 
 
 def _register_app(context: _Login) -> dict[str, str]:
@@ -263,16 +267,19 @@ def _say_miauth_address(context: _Login, session: str) -> None:
 # --- both: check the token, keep it ------------------------------------------------------
 
 
-def _finish(context: _Login, token: str) -> None:
+def _finish(context: _Login, token: str, app: Mapping[str, str] | None = None) -> None:
+    """Check the new token and keep it. A token that fails its check is revoked (where the
+    server lets an app do that), so that no live token is left behind unused."""
     publisher = publisher_for(
         context.software, context.server, token, user_agent=context.user_agent, http=context.http
     )
     try:
         handle = publisher.verify()
     except (AccountUnusable, ServerUnavailable) as error:
+        revoked = _revoke(context, token, app)
         raise LoginError(
-            f"the new token could not be checked ({error}); nothing was written. Run "
-            f"`fedibridge login {context.name}` again."
+            f"the new token could not be checked ({error}); nothing was written. {revoked} "
+            f"Run `fedibridge login {context.name}` again."
         ) from None
     _write_private(context.token_file, token + "\n", context)
     context.pending_file.unlink(missing_ok=True)
@@ -280,6 +287,27 @@ def _finish(context: _Login, token: str) -> None:
         f"ok: fedibridge posts as {handle}. The token is in {context.token_file}, readable only "
         f"by you. `fedibridge check` tests it at any time."
     )
+
+
+def _revoke(context: _Login, token: str, app: Mapping[str, str] | None) -> str:
+    """Revoke an unused token (RFC 7009, ``POST /oauth/revoke``); say what became of it."""
+    where = "the server's list of authorised apps (Preferences, Account or Security)"
+    if app is None:  # MiAuth has no revocation an app can call
+        return f"The token the server made may still be listed in {where}: remove it there."
+    try:
+        response = context.http.post(
+            f"{context.server}/oauth/revoke",
+            data={
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+                "token": token,
+            },
+        )
+    except httpx.HTTPError:
+        response = None
+    if response is not None and response.status_code == 200:
+        return "The token was revoked on the server."
+    return f"The token could not be revoked: remove fedibridge from {where}."
 
 
 def _read_pending(context: _Login, family: str) -> dict[str, str]:

@@ -269,9 +269,10 @@ class MastodonPublisher:
             or _status(error) == 403
             or self._token_refused_with_400(error)
         ):
+            reason = self._errors.text() or "no reason given"
             return AccountUnusable(
-                f"{host} refused the access token (HTTP {_status(error)}): it is wrong, revoked "
-                "or lacks the write:statuses permission"
+                f"{host} refused the access token (HTTP {_status(error)}: {reason}): it is "
+                "wrong, revoked, or lacks a permission this request needs"
             )
         if isinstance(error, MastodonNotFoundError):
             return ApiMissing(

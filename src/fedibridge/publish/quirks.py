@@ -49,6 +49,10 @@ class ServerQuirks:
     # Seconds to keep between two posts, where the server refuses them closer together
     # (Sharkey's Mastodon API inherits Misskey's one note a second).
     min_post_interval: float = 0.0
+    # The scope that lets the bridge ask who it is (verify_credentials), where it is not
+    # Mastodon's own: Takahē demands the whole "read" scope there (scope_required("read")) and
+    # refuses read:accounts with 403 out_of_scope_for_token. None: decided by the version.
+    account_scope: str | None = None
 
 
 MASTODON = ServerQuirks()
