@@ -258,6 +258,6 @@ def test_a_refused_token_is_explained_once_not_at_every_poll(
     first = capsys.readouterr().out
     once(config)
     again = capsys.readouterr().out
-    assert "lacks the write:statuses permission" in first
-    assert "lacks the write:statuses permission" not in again
+    assert "lacks a permission this request needs" in first
+    assert "lacks a permission this request needs" not in again
     assert "still refuses the token" in again
