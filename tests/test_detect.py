@@ -49,7 +49,7 @@ def test_mastodon_is_detected_by_nodeinfo(mastodon: Mastodon, http: httpx.Client
     ("profile", "raw", "v1_media", "keeps_visibility"),
     [
         (GOTOSOCIAL, True, False, True),
-        (TAKAHE, True, False, True),
+        (TAKAHE, True, False, False),  # its edits make an unlisted post public
         (FRIENDICA, False, True, True),
         (PLEROMA, False, False, True),
         (EXAMPLEFORK, False, False, False),

@@ -53,7 +53,8 @@ QUIRKS: Final[Mapping[str, ServerQuirks]] = {
     "pleroma": MASTODON,  # keeps visibility on edits (CommonAPI.make_update_data)
     "akkoma": MASTODON,
     "gotosocial": ServerQuirks(urls_count_raw=True),
-    "takahe": ServerQuirks(urls_count_raw=True, account_scope="read"),
+    # Takahē: an edit without visibility makes the post public (recorded on 0.11.0).
+    "takahe": ServerQuirks(urls_count_raw=True, edit_keeps_visibility=False, account_scope="read"),
     "friendica": ServerQuirks(media_v1_only=True),
     # Only reached with server_type = "mastodon": its Mastodon API advertises the host name's
     # length as the weight of a link.

@@ -168,7 +168,14 @@ class MastodonPublisher:
         return limits.counting_raw() if self.quirks.urls_count_raw else limits
 
     def verify(self) -> str:
-        account = self._call(self._api.account_verify_credentials)
+        try:
+            account = self._call(self._api.account_verify_credentials)
+        except PostRejected as error:
+            # snac answers a wrong or missing token here with 422 and an empty body.
+            raise AccountUnusable(
+                f"{_host(self.server)} would not say whose the access token is ({error.reason}): "
+                "it is wrong, revoked, or lacks a permission"
+            ) from None
         return f"@{account['acct']}@{_host(self.server)}"
 
     def post(self, post: Post, idempotency_key: str, media_ids: Sequence[str] = ()) -> Published:

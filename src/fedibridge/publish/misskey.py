@@ -144,6 +144,10 @@ class MisskeyPublisher:
         )
         if not isinstance(file, dict) or "id" not in file:
             raise _unreadable(self.server)
+        if not file.get("comment") and fields["comment"]:
+            # Sharkey hands back the file already in the drive for the same bytes and ignores
+            # the new comment: a picture first uploaded without one must not stay undescribed.
+            self._call("drive/files/update", {"fileId": file["id"], "comment": fields["comment"]})
         return str(file["id"])
 
     def edit(self, status_id: str, post: Post, media_ids: Sequence[str] = ()) -> None:
