@@ -40,6 +40,15 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
+# Takahē links its NodeInfo at https://localhost/nodeinfo/2.0/ (its configured domain), where
+# nothing answers (tests/fixtures/servers/takahe). Until detection falls back to the instance
+# endpoints (issue 10, fault 1), what needs detection fails with ServerUnavailable; strict, so
+# the mark must go once detection is fixed.
+UNTIL_DETECTION_FALLS_BACK = pytest.mark.xfail(
+    raises=ServerUnavailable, strict=True, reason="Takahē's NodeInfo href is unreachable"
+)
+
+
 def serve(software: Software) -> FakeMastodonAPI:
     return FakeMastodonAPI(software)
 
@@ -59,6 +68,7 @@ def post(
 # --- versions Mastodon.py cannot parse, and no trailing slashes ----------------------------
 
 
+@UNTIL_DETECTION_FALLS_BACK
 def test_a_takahe_version_string_breaks_nothing(http: httpx.Client) -> None:
     with serve(TAKAHE) as fake:
         bridge = publisher(fake, http)
@@ -76,7 +86,9 @@ def test_a_takahe_version_string_breaks_nothing(http: httpx.Client) -> None:
 # --- 400 instead of 422, and other wordings of "too long" -----------------------------------
 
 
-@pytest.mark.parametrize("software", [GOTOSOCIAL, TAKAHE])
+@pytest.mark.parametrize(
+    "software", [GOTOSOCIAL, pytest.param(TAKAHE, marks=UNTIL_DETECTION_FALLS_BACK)]
+)
 def test_a_400_for_a_too_long_post_is_a_rejection_about_length(
     software: Software, http: httpx.Client
 ) -> None:
@@ -149,7 +161,10 @@ def test_error_bodies_of_every_shape_read_as_one_line(body: str, expected: str) 
 # --- 400 instead of 401 for a bad token ---------------------------------------------------
 
 
-@pytest.mark.parametrize("software", [TAKAHE, PLEROMA, GOTOSOCIAL])
+@pytest.mark.parametrize(
+    "software",
+    [pytest.param(TAKAHE, marks=UNTIL_DETECTION_FALLS_BACK), PLEROMA, GOTOSOCIAL],
+)
 def test_a_refused_token_stops_the_account_whatever_the_status(
     software: Software, http: httpx.Client
 ) -> None:
@@ -160,6 +175,7 @@ def test_a_refused_token_stops_the_account_whatever_the_status(
     assert fake.statuses == []
 
 
+@UNTIL_DETECTION_FALLS_BACK
 def test_a_400_without_words_is_checked_against_the_token(http: httpx.Client) -> None:
     with serve(TAKAHE) as fake:
         fake.with_software(bad_token_body="")
@@ -204,7 +220,10 @@ def test_without_idempotency_the_own_posts_show_what_was_posted(http: httpx.Clie
 # --- counting, limits and attachments -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("software", "per_url"), [(GOTOSOCIAL, None), (TAKAHE, None)])
+@pytest.mark.parametrize(
+    ("software", "per_url"),
+    [(GOTOSOCIAL, None), pytest.param(TAKAHE, None, marks=UNTIL_DETECTION_FALLS_BACK)],
+)
 def test_servers_that_count_links_raw_get_raw_limits(
     software: Software, per_url: int | None, http: httpx.Client
 ) -> None:
@@ -288,6 +307,7 @@ def test_servers_known_to_keep_visibility_edit_any_post(http: httpx.Client) -> N
 # --- language ---------------------------------------------------------------------------
 
 
+@UNTIL_DETECTION_FALLS_BACK
 def test_a_server_that_ignores_the_language_still_takes_the_post(http: httpx.Client) -> None:
     with serve(TAKAHE) as fake:
         published = publisher(fake, http).post(post(language="de"), "k")
