@@ -42,6 +42,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -140,6 +141,7 @@ class FakeMisskey(LoopbackServer):
         self.rate_limited: list[str] = []  # endpoints answered with 429, in order
         self._last_call: dict[str, float] = {}  # endpoint → when it last passed the limiter
         self._clock_lock = threading.Lock()
+        self.clock: Callable[[], float] = time.time  # the replay of recordings sets its own
         self._ids = itertools.count(1)
         self.user = {"id": "9abc", "username": USERNAME, "host": None, "name": "Library"}
         self.route("GET", r"/\.well-known/nodeinfo", self._nodeinfo_index)
@@ -284,7 +286,7 @@ class FakeMisskey(LoopbackServer):
         if self.min_interval is None:
             return None
         with self._clock_lock:
-            now = time.time()
+            now = self.clock()
             last = self._last_call.get(endpoint)
             if last is None or now - last >= self.min_interval:
                 self._last_call[endpoint] = now
@@ -351,7 +353,7 @@ class FakeMisskey(LoopbackServer):
             }
         )
         self.notes.append(note)
-        return _json({"createdNote": note})
+        return _json({"createdNote": _shown(note)})
 
     def _rate_limited(self) -> Answer:
         answer = _error(429, "Rate limit exceeded. Please try again later.", "RATE_LIMIT_EXCEEDED")
@@ -363,7 +365,7 @@ class FakeMisskey(LoopbackServer):
         note = next((n for n in self.notes if n["id"] == params.get("noteId")), None)
         if note is None:
             return _error(400, "No such note.", "NO_SUCH_NOTE", code_id="NO_SUCH_NOTE show")
-        return _json(note)
+        return _json(_shown(note))
 
     def _notes_delete(self, params: dict[str, Any]) -> Answer:
         note = next((n for n in self.notes if n["id"] == params.get("noteId")), None)
@@ -385,7 +387,7 @@ class FakeMisskey(LoopbackServer):
             return _error(400, "Invalid param.", "INVALID_PARAM", info)
         if params.get("userId") != self.user["id"]:
             return _error(400, "No such user.", "NO_SUCH_USER")
-        return _json(list(reversed(self.notes))[:limit])
+        return _json([_shown(n) for n in reversed(self.notes)][:limit])
 
     def _users_show(self, params: dict[str, Any]) -> Answer:
         if (
@@ -407,7 +409,8 @@ class FakeMisskey(LoopbackServer):
         sensitive = str(params.get("isSensitive", "false")).lower() == "true"
         for existing in self.files.values():
             if existing["md5"] == md5:  # the same bytes: the file there, its comment kept
-                existing["isSensitive"] = sensitive
+                if "isSensitive" in params:
+                    existing["isSensitive"] = sensitive
                 return _json(existing)
         file_id = f"f{next(self._ids)}"
         drive_file = recorded(
@@ -456,6 +459,13 @@ class FakeMisskey(LoopbackServer):
 
 
 _SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/"
+_KEPT_FOR_TESTS = frozenset({"mentions", "formatting", "uri", "url"})
+
+
+def _shown(note: dict[str, Any]) -> dict[str, Any]:
+    """A note as the server shows it: without what this fake keeps for tests (a local note
+    has no ``uri``/``url``)."""
+    return {k: v for k, v in note.items() if k not in _KEPT_FOR_TESTS}
 
 
 def _params(request: Request) -> dict[str, Any] | Answer:
@@ -498,7 +508,10 @@ def _check_note(
             ("#/properties/visibility/enum", "must be equal to one of the allowed values")
         )
     if isinstance(file_ids, list) and len(set(map(str, file_ids))) != len(file_ids):
-        problems.append(("#/properties/fileIds/uniqueItems", "must NOT have duplicate items"))
+        later = next(j for j in range(len(file_ids)) if file_ids[j] in file_ids[:j])
+        earlier = file_ids.index(file_ids[later])
+        reason = f"must NOT have duplicate items (items ## {later} and {earlier} are identical)"
+        problems.append(("#/properties/fileIds/uniqueItems", reason))
     if isinstance(file_ids, list) and len(file_ids) > 16:
         problems.append(("#/properties/fileIds/maxItems", "must NOT have more than 16 items"))
     if cw is not None and (not isinstance(cw, str) or len(cw) > 100):

@@ -253,7 +253,10 @@ GOTOSOCIAL = Software(
 )
 
 # Takahē 0.11.0 as recorded on 4 December 2026 (tests/fixtures/servers/takahe/README.md).
-_TAKAHE_404 = "takahe", "01-discovery", "GET /nodeinfo/2.1"
+_TAKAHE_404 = (
+    ("takahe", "01-discovery", "GET /nodeinfo/2.1"),
+    ("takahe", "04-status-lifecycle", "GET history"),
+)
 TAKAHE = Software(
     "takahe",
     "0.11.0",
@@ -440,8 +443,9 @@ class FakeMastodonAPI(LoopbackServer):
 
     def not_found(self, request: Request) -> Answer:
         page = self.software.not_found_page
-        if page == "recorded":
-            page = recorded_text(*_TAKAHE_404)
+        if page == "recorded":  # Django's page, as signed in with a good token or not
+            signed_in = request.headers.get("authorization", "").removeprefix("Bearer ")
+            page = recorded_text(*_TAKAHE_404[signed_in in self.tokens])
         if page:
             return text_answer(page, 404, "text/html; charset=utf-8")
         return json_answer({"error": "Record not found"}, 404)
@@ -471,12 +475,12 @@ class FakeMastodonAPI(LoopbackServer):
         """None if the token is known and has one of ``scopes`` (or its parent, as "write"
         for "write:statuses"); else the refusal this software sends."""
         header = request.headers.get("authorization")
+        granted = self.tokens.get((header or "").removeprefix("Bearer "))
+        if granted is None and verify and self.software.verify_bad_token:
+            return self.software.verify_bad_token.answer()
         if header is None and self.software.no_token is not None:
             return self.software.no_token.answer()
-        granted = self.tokens.get((header or "").removeprefix("Bearer "))
         if granted is None:
-            if verify and self.software.verify_bad_token:
-                return self.software.verify_bad_token.answer()
             kind = self.software.bad_token_type
             return text_answer(self.software.bad_token_body, self.software.bad_token_status, kind)
         if scopes and not any(s in granted or s.split(":")[0] in granted for s in scopes):
@@ -564,29 +568,34 @@ class FakeMastodonAPI(LoopbackServer):
     # --- the account and its statuses ---------------------------------------------------
 
     def _account(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        if self.software.recording:
-            data = self._template("02-auth", "verify_credentials with token")
-            data.pop("source", None)
-        data.update(
-            {
-                "id": "1",
-                "username": ACCOUNT,
-                "acct": ACCOUNT,
-                "display_name": "Riverside Library",
-                "url": f"{self.url}/@{ACCOUNT}",
-                "created_at": "2024-01-01T00:00:00.000Z",
-                "bot": True,
-                "locked": False,
-                "note": "",
-                "followers_count": 0,
-                "following_count": 0,
-                "statuses_count": len(self.statuses),
-                "emojis": [],
-                "fields": [],
-            }
-        )
+        ours: dict[str, Any] = {
+            "id": "1",
+            "username": ACCOUNT,
+            "acct": ACCOUNT,
+            "display_name": "Riverside Library",
+            "url": f"{self.url}/@{ACCOUNT}",
+            "created_at": "2024-01-01T00:00:00.000Z",
+            "bot": True,
+            "locked": False,
+            "note": "",
+            "followers_count": 0,
+            "following_count": 0,
+            "statuses_count": len(self.statuses),
+            "emojis": [],
+            "fields": [],
+        }
+        if not self.software.recording:
+            return ours
+        data = self._template("02-auth", "verify_credentials with token")
+        data.pop("source", None)
+        data.update({k: v for k, v in ours.items() if k in data})
         return data
+
+    def _shown(self, status: dict[str, Any]) -> dict[str, Any]:
+        """A status as the server shows it: without what this fake keeps for tests."""
+        if not self.software.recording:
+            return status
+        return {k: v for k, v in status.items() if k != "idempotency_key_seen"}
 
     def _verify(self, request: Request, match: re.Match[str]) -> Answer:
         refused = self._authorised(request, *self.software.verify_scopes, verify=True)
@@ -609,7 +618,7 @@ class FakeMastodonAPI(LoopbackServer):
             ids = [s["id"] for s in newest_first]
             newest_first = newest_first[ids.index(max_id) + 1 :] if max_id in ids else []
         page = newest_first[:limit]
-        answer = self._json(page)
+        answer = self._json([self._shown(s) for s in page])
         if self.software.link_header and page:
             base = f"{self.url}{request.path}?limit={limit}"
             answer.headers["Link"] = (
@@ -649,7 +658,7 @@ class FakeMastodonAPI(LoopbackServer):
             return self._error("Validation failed: media not found", 422)
         status = self._status(request, text, spoiler, media_ids)
         self.statuses.append(status)
-        return self._json(status)
+        return self._json(self._shown(status))
 
     def _status(
         self, request: Request, text: str, spoiler: str, media_ids: list[str]
@@ -710,7 +719,7 @@ class FakeMastodonAPI(LoopbackServer):
             if refused:
                 return refused
         status = self._find(match[1])
-        return self._json(status) if status else self.not_found(request)
+        return self._json(self._shown(status)) if status else self.not_found(request)
 
     def _source(self, request: Request, match: re.Match[str]) -> Answer:
         refused = self._authorised(request, "read:statuses")
@@ -732,7 +741,8 @@ class FakeMastodonAPI(LoopbackServer):
         if status is None:
             return self.not_found(request)
         self.statuses.remove(status)
-        return self._json({**status, "text": re.sub(r"<[^>]+>", "", status["content"])})
+        text = status["text"] if "text" in status else re.sub(r"<[^>]+>", "", status["content"])
+        return self._json({**self._shown(status), "text": text})
 
     def _edit(self, request: Request, match: re.Match[str]) -> Answer:
         refused = self._authorised(request, "write:statuses")
@@ -764,7 +774,7 @@ class FakeMastodonAPI(LoopbackServer):
                 if now == status["id"]:
                     self.aliases[old] = new_id
             status["id"] = new_id
-        return self._json(status)
+        return self._json(self._shown(status))
 
     # --- media ---------------------------------------------------------------------
 
@@ -803,7 +813,8 @@ class FakeMastodonAPI(LoopbackServer):
                     "preview_url": f"{self.url}/media/{media_id}-small.png",
                 }
             )
-        media["description"] = parts.get("description", ("", None))[0]
+        absent = None if self.software.name == "takahe" else ""
+        media["description"] = parts.get("description", (absent, None))[0]
         if not self.software.recording:
             media["size"] = len(data)
         self.media[media_id] = media

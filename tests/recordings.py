@@ -30,10 +30,13 @@ class Exchange:
     request: dict[str, Any]
     response: dict[str, Any] | None  # None: the connection failed (``transport_error``)
     note: str
+    time_utc: str  # when it was sent, ISO 8601
+    repeat: int = 1  # the n-th exchange of that label in its group
 
     @property
     def id(self) -> str:
-        return f"{self.server}/{self.group}/{self.label}"
+        again = f" #{self.repeat}" if self.repeat > 1 else ""
+        return f"{self.server}/{self.group}/{self.label}{again}"
 
     @property
     def method(self) -> str:
@@ -67,7 +70,9 @@ def _exchanges(server: str) -> tuple[Exchange, ...]:
     found = []
     for path in sorted((SERVERS / FOLDERS[server]).glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
+        labels: dict[str, int] = {}
         for raw in data["exchanges"]:
+            labels[raw["label"]] = labels.get(raw["label"], 0) + 1
             found.append(
                 Exchange(
                     server,
@@ -76,6 +81,8 @@ def _exchanges(server: str) -> tuple[Exchange, ...]:
                     raw["request"],
                     raw.get("response"),
                     str(raw.get("note", "")),
+                    str(raw.get("time_utc", "")),
+                    labels[raw["label"]],
                 )
             )
     return tuple(found)
