@@ -8,16 +8,18 @@ differently; where the behaviour was read in that software's source, the comment
 * GoToSocial: counts every character (``len([]rune(status))``) although it advertises 23 per
   link; "status too long, N characters provided ..." with 400; 6 attachments; a version string
   Mastodon.py cannot parse (internal/api/client/statuses/statuscreate.go).
-* Takahē: answers a bad token with 400 and the plain text "Invalid Bearer token"
-  (api/middleware.py); "Status is too long" with 400; ignores ``language`` (api/views/
-  statuses.py); version ``takahe/0.11.0``; no /api/v2/instance.
+* Takahē 0.11.0 and snac 2.94 (``TAKAHE``, ``SNAC``): exactly as recorded on 4 December 2026
+  (tests/fixtures/servers/*/README.md, checked by tests/test_recorded_servers.py): NodeInfo
+  links (Takahē's at https://localhost/..., where nothing answers), 404 pages, refusals of a
+  bad or missing token, scopes, counting, empty posts, edits, media, Link headers, and the
+  bodies those servers sent.
 * Friendica: only /api/v1/media; ``max_toot_chars``; error pages in HTML.
 * Pleroma: ``max_toot_chars`` above 500; "The status is over the character limit" with 422;
   403 for a bad token.
 * "examplefork": a server we know nothing about, whose edits make a post public.
 
 None of them sends rate-limit headers or honours Idempotency-Key. Every unknown path is a 404,
-so ``/api/v1/instance/`` (with a trailing slash) is one too.
+so ``/api/v1/instance/`` (with a trailing slash) is one too, except on snac.
 """
 
 from __future__ import annotations
