@@ -26,7 +26,8 @@ It answers as Sharkey 2024.9.1-rc did when recorded on 4 December 2026
   ``/api/miauth/<session>/check`` answers ``{"ok": false}`` until they allow access;
 * Sharkey (``software="sharkey"``) also serves NodeInfo 2.0 and 2.1 and the discovery part of
   its Mastodon layer: ``/api/v1/instance`` (``3.0.0 (compatible; Sharkey …)``) and a 404
-  UNKNOWN_API_ENDPOINT for ``/api/v2/instance``.
+  UNKNOWN_API_ENDPOINT for ``/api/v2/instance``; the whole layer is ``FakeSharkey``
+  (tests/fake_sharkey.py).
 
 Like Misskey it reads notes as MFM: it records the mentions it would notify and the MFM
 formatting it would render, so tests can see that feed text triggers neither.
@@ -152,11 +153,6 @@ class FakeMisskey(LoopbackServer):
         self.route("GET", r"/api/v2/instance/?", self._mastodon_instance_v2)
         self.route("GET", r"/api/.+", self._not_post)
         self.route("POST", r"/api/(.+)", self._api)
-
-    @classmethod
-    def sharkey(cls) -> FakeMisskey:
-        """Sharkey 2024.9.1-rc, as recorded."""
-        return cls(software="sharkey", version=SHARKEY_VERSION)
 
     # --- test helpers -------------------------------------------------------------------
 
