@@ -49,7 +49,9 @@ def test_mastodon_is_detected_by_nodeinfo(mastodon: Mastodon, http: httpx.Client
     ("profile", "raw", "v1_media", "keeps_visibility"),
     [
         (GOTOSOCIAL, True, False, True),
-        (TAKAHE, True, False, False),  # its edits make an unlisted post public
+        # Takahē's edits make a post public (recorded): it must not be edited as if it kept
+        # visibility.
+        (TAKAHE, True, False, False),
         (FRIENDICA, False, True, True),
         (PLEROMA, False, False, True),
         (EXAMPLEFORK, False, False, False),
@@ -99,8 +101,9 @@ def test_without_nodeinfo_the_instance_version_names_the_software(http: httpx.Cl
         fake.with_software(nodeinfo=False)
         software = detect(http, fake.url)
         assert (software.name, software.quirks.urls_count_raw) == ("takahe", True)
-        # Asked without the trailing slash that some servers answer with 404.
-        assert fake.seen("GET", "/api/v1/instance")
+        # Asked without the trailing slash, which Takahē answers with a 404 page.
+        assert fake.seen("GET", "/api/v2/instance")
+        assert not fake.seen("GET", "/api/v2/instance/")
 
 
 def test_without_nodeinfo_an_unknown_version_gets_careful_quirks(http: httpx.Client) -> None:
@@ -150,7 +153,7 @@ def test_a_busy_nodeinfo_is_passed_over_for_the_instance_api(http: httpx.Client)
         fake.fail("/.well-known/nodeinfo", text_answer("busy", 503))
         found = detect(http, fake.url)
     assert (found.name, found.family, found.quirks.urls_count_raw) == ("takahe", "mastodon", True)
-    assert "/api/v1/instance" in found.found_by
+    assert "the Mastodon API (/api/v2/instance)" in found.found_by
     assert "nodeinfo answered HTTP 503" in found.found_by
 
 
@@ -257,19 +260,20 @@ def test_what_was_found_is_remembered_and_found_again_after_a_404(
         config = write_config(tmp_path, feed_url, fake.url)
         (tmp_path / "token").write_text(TOKEN)
         assert main(["--config", str(config), "once"]) == 0
-        feed_server.serve("/events.rss", rss(1, 2))
-        assert main(["--config", str(config), "once"]) == 0
-        assert len(fake.statuses) == 1
-        # The first run found Takahē; the second asked nothing about the software.
+        for newest in (2, 3):
+            feed_server.serve("/events.rss", rss(*range(1, newest + 1)))
+            assert main(["--config", str(config), "once"]) == 0
+        assert len(fake.statuses) == 2
+        # The first run that posted found Takahē; the next asked nothing about the software.
         assert len(fake.seen("GET", "/.well-known/nodeinfo")) == 1
-        assert len(fake.seen("GET", "/api/v1/instance")) == 2  # limits, once per run
+        assert len(fake.seen("GET", "/api/v2/instance")) == 2  # limits, once per run
 
         # The server answers 404 where its API was: posting waits, and the next run asks again.
         fake.fail("/api/v1/statuses", json_answer({"error": "Record not found"}, 404))
-        feed_server.serve("/events.rss", rss(1, 2, 3))
+        feed_server.serve("/events.rss", rss(1, 2, 3, 4))
         assert main(["--config", str(config), "once"]) == 1
         assert main(["--config", str(config), "once"]) == 0
-        assert len(fake.statuses) == 2
+        assert len(fake.statuses) == 3
         assert len(fake.seen("GET", "/.well-known/nodeinfo")) == 2
 
         capsys.readouterr()

@@ -149,7 +149,10 @@ def test_error_bodies_of_every_shape_read_as_one_line(body: str, expected: str) 
 # --- 400 instead of 401 for a bad token ---------------------------------------------------
 
 
-@pytest.mark.parametrize("software", [TAKAHE, PLEROMA, GOTOSOCIAL])
+@pytest.mark.parametrize(
+    "software",
+    [TAKAHE, PLEROMA, GOTOSOCIAL],
+)
 def test_a_refused_token_stops_the_account_whatever_the_status(
     software: Software, http: httpx.Client
 ) -> None:
@@ -204,7 +207,10 @@ def test_without_idempotency_the_own_posts_show_what_was_posted(http: httpx.Clie
 # --- counting, limits and attachments -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("software", "per_url"), [(GOTOSOCIAL, None), (TAKAHE, None)])
+@pytest.mark.parametrize(
+    ("software", "per_url"),
+    [(GOTOSOCIAL, None), (TAKAHE, None)],
+)
 def test_servers_that_count_links_raw_get_raw_limits(
     software: Software, per_url: int | None, http: httpx.Client
 ) -> None:
