@@ -4,19 +4,26 @@
 #
 # Build:  docker build --build-arg SOURCE_URL=https://where.you/publish/fedibridge -t fedibridge .
 
-# --- build: the same install step CI runs on a fresh machine (.ci/run) -------------------------
-FROM python:3.11-slim AS build
+# The base: the official Python image. CI builds on a stand-in made from Debian's packages
+# (scripts/container-test), as no image registry can be reached from there.
+ARG BASE_IMAGE=python:3.11-slim
+
+# --- build -------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY requirements.lock pyproject.toml README.md ./
 COPY src ./src
 # A virtual environment, so that the final image takes exactly what fedibridge needs and
 # nothing of the build (the source tree); pip and setuptools, which only install, are dropped.
+# The dependencies are exactly those of requirements.lock, each checked against its hash
+# (scripts/lock writes it); then fedibridge itself, which adds none.
 RUN python -m venv /opt/fedibridge \
- && /opt/fedibridge/bin/python -m pip install --no-cache-dir . \
+ && /opt/fedibridge/bin/python -m pip install --no-cache-dir --require-hashes -r requirements.lock \
+ && /opt/fedibridge/bin/python -m pip install --no-cache-dir --no-deps . \
  && /opt/fedibridge/bin/python -m pip uninstall --yes pip setuptools
 
 # --- run ---------------------------------------------------------------------------------------
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ARG VERSION=0.1.0
 ARG SOURCE_URL=""

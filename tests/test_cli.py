@@ -287,6 +287,34 @@ def test_status_shows_counts_and_the_last_post(setup, capsys) -> None:
     assert status["url"] in out
 
 
+def test_status_json_gives_the_same_facts_as_one_document(setup, capsys) -> None:
+    config, feeds, mastodon = setup
+    once(config)
+    feeds.serve("/events.rss", rss(1, 2, 3, 4))
+    once(config)
+    capsys.readouterr()
+    assert main(["--config", str(config), "status", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    [status] = mastodon.statuses()
+    [feed] = document["feeds"]
+    assert feed["feed"] == "events"
+    assert (feed["posted"], feed["pending"], feed["failed"], feed["skipped"]) == (1, 0, 0, 3)
+    assert feed["last_post"] == status["url"]
+    assert feed["paused"] is False
+    assert feed["problem"] is None and feed["failed_items"] == []
+    assert datetime.fromisoformat(feed["last_poll"]).tzinfo is not None
+
+
+def test_status_json_of_a_feed_not_polled_yet(tmp_path, feed_server, mastodon, capsys) -> None:
+    config = write_config(tmp_path, feed_server.serve("/events.rss", rss(1)), mastodon.url)
+    (tmp_path / "state").mkdir()
+    State.open(tmp_path / "state" / "fedibridge.sqlite3").close()
+    assert main(["--config", str(config), "status", "--json"]) == 0
+    [feed] = json.loads(capsys.readouterr().out)["feeds"]
+    assert feed["last_poll"] is None and feed["last_result"] is None
+    assert feed["posted"] == 0
+
+
 def test_a_broken_feed_does_not_stop_the_others(tmp_path, feed_server, mastodon, capsys) -> None:
     good = feed_server.serve("/events.rss", rss(1))
     config = write_config(tmp_path, good, mastodon.url)

@@ -19,8 +19,9 @@ from fedibridge import __version__
 from fedibridge.health import HEALTHY_INTERVALS
 
 if TYPE_CHECKING:
-    from fedibridge.config import Settings
+    from fedibridge.config import FeedConfig, Settings
     from fedibridge.report import FeedReport, PostOutcome
+    from fedibridge.state import State
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -81,8 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check", parents=[common], help="test the config, every feed and every account's token"
     )
-    commands.add_parser(
+    status = commands.add_parser(
         "status", parents=[common], help="per feed: last poll, items posted, pending and failed"
+    )
+    status.add_argument(
+        "--json", action="store_true", help="the same facts as one JSON document (for monitoring)"
     )
     retry = commands.add_parser(
         "retry",
@@ -249,37 +253,79 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
     state = State.open_readonly(settings.bridge.state_path)
     try:
-        for name, config in settings.feeds.items():
-            row = state.feed(name)
-            counts = state.counts(name)
-            print(f"{name}  {config.url}")
-            if config.paused:
-                print("  paused (paused = true in the config)")
-            if row is None or row.last_polled_at is None:
-                print("  not polled yet")
-            else:
-                print(f"  last poll: {_when(row.last_polled_at)}: {row.last_result}")
-                if row.last_error:
-                    print(f"  problem: {row.last_error}")
-                if row.moved_to:
-                    print(f"  moved to {row.moved_to}: update feeds.{name}.url")
-            print(
-                f"  posted {counts.posted}, pending {counts.pending}, failed {counts.failed}, "
-                f"skipped {counts.skipped}"
-            )
-            for reason, count in state.skipped_reasons(name):
-                print(f"  skipped {count}: {reason or 'no reason recorded'}")
-            if counts.last_status_url:
-                print(f"  last post: {counts.last_status_url}")
-            if counts.last_failure and counts.pending:
-                print(f"  waiting because: {counts.last_failure}")
-            for key, title, reason in state.failed_items(name):
-                print(f"  failed: {title or key} ({key}): {reason}")
-            if counts.failed:
-                print(f"  to post them again: fedibridge retry {name} [KEY]")
+        feeds = [_feed_status(name, config, state) for name, config in settings.feeds.items()]
     finally:
         state.close()
+    if args.json:
+        print(json.dumps({"feeds": feeds}, ensure_ascii=False, indent=2, default=_iso))
+    else:
+        for feed in feeds:
+            _print_feed_status(feed)
     return EXIT_OK
+
+
+def _feed_status(name: str, config: FeedConfig, state: State) -> dict[str, Any]:
+    """One feed's facts, for `status` and `status --json` alike."""
+    row = state.feed(name)
+    counts = state.counts(name)
+    polled = row is not None and row.last_polled_at is not None
+    return {
+        "feed": name,
+        "url": config.url,
+        "paused": config.paused,
+        "last_poll": row.last_polled_at if row else None,
+        "last_result": row.last_result if row and polled else None,
+        "problem": row.last_error if row and polled else None,
+        "moved_to": row.moved_to if row and polled else None,
+        "posted": counts.posted,
+        "pending": counts.pending,
+        "failed": counts.failed,
+        "skipped": counts.skipped,
+        "skipped_because": [
+            {"reason": reason, "items": count} for reason, count in state.skipped_reasons(name)
+        ],
+        "last_post": counts.last_status_url,
+        "waiting_because": counts.last_failure if counts.pending else None,
+        "failed_items": [
+            {"key": key, "title": title, "reason": reason}
+            for key, title, reason in state.failed_items(name)
+        ],
+    }
+
+
+def _print_feed_status(feed: dict[str, Any]) -> None:
+    name = feed["feed"]
+    print(f"{name}  {feed['url']}")
+    if feed["paused"]:
+        print("  paused (paused = true in the config)")
+    if feed["last_poll"] is None:
+        print("  not polled yet")
+    else:
+        print(f"  last poll: {_when(feed['last_poll'])}: {feed['last_result']}")
+        if feed["problem"]:
+            print(f"  problem: {feed['problem']}")
+        if feed["moved_to"]:
+            print(f"  moved to {feed['moved_to']}: update feeds.{name}.url")
+    print(
+        f"  posted {feed['posted']}, pending {feed['pending']}, failed {feed['failed']}, "
+        f"skipped {feed['skipped']}"
+    )
+    for skipped in feed["skipped_because"]:
+        print(f"  skipped {skipped['items']}: {skipped['reason'] or 'no reason recorded'}")
+    if feed["last_post"]:
+        print(f"  last post: {feed['last_post']}")
+    if feed["waiting_because"]:
+        print(f"  waiting because: {feed['waiting_because']}")
+    for item in feed["failed_items"]:
+        print(f"  failed: {item['title'] or item['key']} ({item['key']}): {item['reason']}")
+    if feed["failed"]:
+        print(f"  to post them again: fedibridge retry {name} [KEY]")
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
