@@ -70,7 +70,12 @@ class _Candidate:
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
-    """Read an RSS/Atom document fetched from ``url``. Raises ``NotAFeed`` for anything else."""
+    """Read an RSS/Atom document or a JSON Feed fetched from ``url``, recognised by its
+    content (servers label feeds wrongly). Raises ``NotAFeed`` for anything else."""
+    from fedibridge import parse_jsonfeed  # it builds on this module's helpers
+
+    if parse_jsonfeed.looks_like_json(body):
+        return parse_jsonfeed.parse_json_feed(body, url)
     parsed = feedparser.parse(
         io.BytesIO(_declarations_on_their_own_lines(body)),
         response_headers={"content-type": _content_type_for(body, content_type)},
@@ -510,7 +515,7 @@ def _not_a_feed_message(body: bytes, url: str) -> str:
     if not start:
         looks_like = "the answer was empty"
     elif start.startswith((b"{", b"[")):
-        looks_like = "it looks like JSON, perhaps a JSON Feed, which fedibridge cannot read"
+        looks_like = "it looks like JSON, but not a JSON Feed"
     elif b"<html" in start or b"<!doctype html" in start:
         looks_like = "it looks like a web page"
     else:
