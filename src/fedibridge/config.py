@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import UTC, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,7 +31,7 @@ from fedibridge.dates import date_format_problem
 from fedibridge.errors import ConfigError
 from fedibridge.filters import FILTER_FIELDS, EntryFilter, FilterField, compile_pattern
 from fedibridge.languages import normalise_language
-from fedibridge.models import ContentWarningRule, Style
+from fedibridge.models import ContentWarningRule, EventDates, Reading, Style
 from fedibridge.plan import Pacing, QuietHours
 from fedibridge.render import TEMPLATE_FIELDS, hashtag, template_fields
 
@@ -223,6 +223,16 @@ class FeedConfig(_Section):
     update_max_age: Interval = timedelta(days=7)
     max_posts_per_cycle: int = Field(default=0, ge=0)
     quiet_hours: str | None = None
+    # Events: how far ahead a calendar (.ics) is read, and where RSS items keep event dates.
+    horizon: Interval = timedelta(days=60)
+    dates: EventDates = "auto"
+
+    @field_validator("horizon")
+    @classmethod
+    def _sensible_horizon(cls, value: timedelta) -> timedelta:
+        if not timedelta(hours=1) <= value <= timedelta(days=400):
+            raise ValueError('write how far ahead to read the calendar, such as "60d" or "14d"')
+        return value
 
     @field_validator("quiet_hours")
     @classmethod
@@ -290,6 +300,10 @@ class FeedConfig(_Section):
             exclude=tuple(compile_pattern(p) for p in self.exclude),
             fields=self.filter_fields,
         )
+
+    def reading(self, now: datetime, zone: tzinfo) -> Reading:
+        """How this feed's content is read at ``now`` (see ``parse.parse_feed``)."""
+        return Reading(now=now, zone=zone, horizon=self.horizon, dates=self.dates)
 
     def style(self, feed_title: str, zone: tzinfo = UTC) -> Style:
         return Style(

@@ -108,7 +108,9 @@ class Bridge:
 
     # --- steps ----------------------------------------------------------------
 
-    def _read(self, name: str, validators: Validators) -> tuple[Fetched, ParsedFeed | None]:
+    def _read(
+        self, name: str, validators: Validators, now: datetime
+    ) -> tuple[Fetched, ParsedFeed | None]:
         """Fetch and parse one feed; no ParsedFeed when the server said "not modified"."""
         config = self.settings.feeds[name]
         with self._host_slot(config.url):
@@ -120,7 +122,8 @@ class Bridge:
             )
         if fetched.body is None:
             return fetched, None
-        return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type)
+        reading = config.reading(now, self.settings.bridge.zone)
+        return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type, reading)
 
     def _host_slot(self, url: str) -> threading.BoundedSemaphore:
         """At most PER_HOST_REQUESTS requests at a time to one website: library sites often
@@ -158,7 +161,7 @@ class Bridge:
         if row is not None and not self.dry_run and self._must_wait(row, now, report):
             return _Unsaved()
         try:
-            fetched, parsed = self._read(name, row.validators if row else Validators())
+            fetched, parsed = self._read(name, row.validators if row else Validators(), now)
         except FeedError as error:
             if not self.dry_run:
                 self._fetch_failed(state, name, row, error, now, report)
@@ -338,7 +341,7 @@ class Bridge:
         """The posts the ``count`` newest items would become, whatever the state says."""
         report = FeedReport(name)
         try:
-            _, parsed = self._read(name, Validators())
+            _, parsed = self._read(name, Validators(), self.clock())
         except FeedError as error:
             report.problem(_feed_problem(name, error))
             return report
@@ -354,7 +357,7 @@ class Bridge:
     def check_feed(self, name: str) -> FeedReport:
         report = FeedReport(name)
         try:
-            fetched, parsed = self._read(name, Validators())
+            fetched, parsed = self._read(name, Validators(), self.clock())
         except FeedError as error:
             report.problem(_feed_problem(name, error))
             return report

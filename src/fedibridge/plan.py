@@ -16,6 +16,7 @@ from fedibridge.models import Correction, Entry, Known, NewEntry, OwnPost, Post
 from fedibridge.render import html_to_text
 
 BASELINE = "already in the feed when fedibridge first read it"
+CANCELLED = "the event is cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +52,12 @@ def plan_entries(
     # A filtered entry keeps its own reason in every case: `fedibridge retry` releases what
     # the flood guard held back by its reason, and must never release what staff filtered.
     left_out = {e.key: r for e in fresh if (r := filter_reason(e, entry_filter)) is not None}
+    left_out |= {e.key: CANCELLED for e in fresh if e.event and e.event.cancelled}
     if first_contact:
         wanted = [e for e in fresh if e.key not in left_out]
-        posted = {e.key for e in wanted[len(wanted) - min(backfill, len(wanted)) :]}
+        # Events: the soonest are announced (they come first); other items: the newest.
+        chosen = wanted[:backfill] if _events(fresh) else wanted[max(0, len(wanted) - backfill) :]
+        posted = {e.key for e in chosen}
         new = tuple(
             NewEntry(e, "pending")
             if e.key in posted
@@ -62,7 +66,8 @@ def plan_entries(
         )
         note = (
             f"first visit: {len(fresh)} items recorded as already published; "
-            f"{len(posted)} of the newest will be posted (backfill)"
+            f"{len(posted)} of the {'soonest' if _events(fresh) else 'newest'} will be posted "
+            "(backfill)"
         )
         return Plan(new, note)
     if len(fresh) > flood_items and len(fresh) >= flood_ratio * len(entries):
@@ -86,9 +91,15 @@ def plan_entries(
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
+def _events(entries: list[Entry]) -> bool:
+    return bool(entries) and all(e.event is not None for e in entries)
+
+
 def oldest_first(entries: list[Entry]) -> list[Entry]:
     """Order for posting. Feeds list the newest first, so document order reversed is the
-    fallback; dates decide where every entry has one."""
+    fallback; dates decide where every entry has one. Events: the soonest first."""
+    if _events(entries):
+        return sorted(entries, key=lambda e: e.event.starts if e.event else _EPOCH)
     reversed_document = list(reversed(entries))
     if all(e.published or e.updated for e in entries):
         # sorted() is stable: entries with equal dates keep reversed document order.
@@ -97,8 +108,11 @@ def oldest_first(entries: list[Entry]) -> list[Entry]:
 
 
 def newest(entries: tuple[Entry, ...], count: int) -> list[Entry]:
-    """The ``count`` newest entries, oldest of them first (for previews)."""
+    """The ``count`` newest entries, oldest of them first (for previews); of events, the
+    soonest."""
     ordered = oldest_first(list(entries))
+    if _events(ordered):
+        return ordered[:count]
     return ordered[max(0, len(ordered) - count) :]
 
 
@@ -202,6 +216,11 @@ def fingerprint(entry: Entry) -> str:
     summary = html_to_text(entry.summary) if entry.summary_is_html else entry.summary
     parts = [entry.title, summary, entry.link or ""]
     parts += [f"{image.url} {image.alt}" for image in entry.images]
+    if entry.event is not None:  # a moved or cancelled event is a correction too
+        event = entry.event
+        ends = event.ends.isoformat() if event.ends else ""
+        parts += [event.starts.isoformat(), ends, str(event.all_day), event.location]
+        parts += ["cancelled"] if event.cancelled else []
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
@@ -222,9 +241,21 @@ def corrections(
             continue
         if seen.state == "pending":
             found.append(Correction(entry, edit=False))
-        elif seen.state == "posted" and edit and seen.posted_at and now - seen.posted_at <= max_age:
+        elif (
+            seen.state == "posted"
+            and edit
+            and seen.posted_at
+            and _still_current(entry, seen.posted_at, max_age, now)
+        ):
             found.append(Correction(entry, edit=True))
     return found
+
+
+def _still_current(entry: Entry, posted_at: datetime, max_age: timedelta, now: datetime) -> bool:
+    """Worth editing: a post younger than ``max_age``, or one announcing an event that has
+    not happened yet (announcements are often made weeks ahead)."""
+    upcoming = entry.event is not None and (entry.event.ends or entry.event.starts) > now
+    return upcoming or now - posted_at <= max_age
 
 
 # --- pacing ---------------------------------------------------------------------------

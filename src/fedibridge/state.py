@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from fedibridge.errors import StateError
-from fedibridge.models import Correction, Entry, Image, Known, NewEntry, Validators
+from fedibridge.models import Correction, Entry, Event, Image, Known, NewEntry, Validators
 from fedibridge.plan import fingerprint
 
 EntryState = Literal["pending", "posted", "skipped", "failed"]
@@ -639,6 +639,11 @@ def _dump_entry(entry: Entry) -> str:
     for name in ("published", "updated"):
         value = data[name]
         data[name] = _iso(value) if value is not None else None
+    if entry.event is None:
+        del data["event"]  # entries without one are stored as before events existed
+    else:
+        data["event"]["starts"] = _iso(entry.event.starts)
+        data["event"]["ends"] = _opt_iso(entry.event.ends)
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -656,6 +661,21 @@ def _load_entry(payload: str) -> Entry:
         published=_time(data["published"]),
         updated=_time(data["updated"]),
         images=tuple(Image(**image) for image in data["images"]),
+        event=_load_event(data.get("event")),
+    )
+
+
+def _load_event(data: dict[str, Any] | None) -> Event | None:
+    if data is None:
+        return None
+    starts = _time(data["starts"])
+    assert starts is not None
+    return Event(
+        starts=starts,
+        ends=_time(data["ends"]),
+        all_day=data["all_day"],
+        location=data["location"],
+        cancelled=data["cancelled"],
     )
 
 
