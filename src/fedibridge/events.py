@@ -18,7 +18,7 @@ from typing import Any
 
 from fedibridge.models import Event, EventDates
 
-__all__ = ["event_in_zone", "is_cancelled_title", "rss_event"]
+__all__ = ["event_in_zone", "is_cancelled_title", "reminder_times", "rss_event"]
 
 _CANCELLED_WORDS = (
     r"cancell?ed|abgesagt|entf[äa]llt|annul[ée]e?s?|cancelad[oa]|annullat[oa]|geannuleerd"
@@ -89,6 +89,36 @@ def _aware(value: datetime | date, zone: tzinfo) -> datetime:
     if not isinstance(value, datetime):
         return datetime.combine(value, time(0), tzinfo=zone)
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
+
+
+# ---- reminders ------------------------------------------------------------------------------
+
+
+def reminder_times(
+    event: Event, at: tuple[time, ...], before: tuple[timedelta, ...], zone: tzinfo
+) -> dict[str, datetime]:
+    """When to remind of ``event``: {label: moment (UTC)}. ``at`` are times of day on the
+    event's (local) day, ``before`` are intervals before its start. Whole days count in wall
+    time, so "1d" before 10:30 is 10:30 the day before, also across a DST change; hours are
+    exact. Reminders that would come at or after the start are left out."""
+    starts = event.starts.astimezone(zone)
+    found: dict[str, datetime] = {}
+    for moment in at:
+        found[f"at {moment:%H:%M}"] = datetime.combine(starts.date(), moment, tzinfo=zone)
+    for interval in before:
+        if interval % timedelta(days=1):
+            found[f"{_label(interval)} before"] = event.starts - interval
+        else:
+            found[f"{_label(interval)} before"] = starts - interval  # wall-clock days
+    return {label: due.astimezone(UTC) for label, due in found.items() if due < event.starts}
+
+
+def _label(interval: timedelta) -> str:
+    seconds = int(interval.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 # ---- RSS ------------------------------------------------------------------------------------

@@ -101,6 +101,9 @@ class ParsedFeed:
     language: str | None
     entries: tuple[Entry, ...]  # document order, duplicates of a key removed
     ttl_minutes: int | None = None  # RSS <ttl>: how long the feed asks to be left alone
+    # A calendar read over a horizon: what it yields changes with the day even when the file
+    # does not, so it is always fetched in full (no ETag / Last-Modified kept).
+    expanded: bool = False
     # Items that could not be used at all, each with a reason staff can read.
     dropped: tuple[str, ...] = ()
 
@@ -203,3 +206,4 @@ class Post:
     sensitive: bool = False  # always true with a spoiler_text, as Mastodon forces it
     link: str | None = None
     media: tuple[Image, ...] = field(default=())
+    in_reply_to: str | None = None  # the status this post answers (a reminder, its event's)

@@ -88,6 +88,7 @@ def parse_calendar(body: bytes, url: str, reading: Reading) -> ParsedFeed:
         language=None,
         entries=tuple(entries),
         dropped=(*problems, *dropped),
+        expanded=True,
     )
 
 

@@ -17,6 +17,7 @@ from fedibridge.render import html_to_text
 
 BASELINE = "already in the feed when fedibridge first read it"
 CANCELLED = "the event is cancelled"
+NOT_ANNOUNCED = "events are not announced (announce = false); only reminded of"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ def plan_entries(
     flood_items: int,
     flood_ratio: float,
     entry_filter: EntryFilter | None = None,
+    announce: bool = True,
 ) -> Plan:
     """Decide the fate of every entry the state does not know yet.
 
@@ -53,6 +55,8 @@ def plan_entries(
     # the flood guard held back by its reason, and must never release what staff filtered.
     left_out = {e.key: r for e in fresh if (r := filter_reason(e, entry_filter)) is not None}
     left_out |= {e.key: CANCELLED for e in fresh if e.event and e.event.cancelled}
+    if not announce:
+        left_out |= {e.key: NOT_ANNOUNCED for e in fresh if e.event and e.key not in left_out}
     if first_contact:
         wanted = [e for e in fresh if e.key not in left_out]
         # Events: the soonest are announced (they come first); other items: the newest.
@@ -77,7 +81,9 @@ def plan_entries(
         )
         note = (
             f"{reason}. Nothing was posted from this poll. If these really are new, raise "
-            "flood_guard_items for this feed and run `fedibridge retry`."
+            "flood_guard_items for this feed and run `fedibridge retry`. A feed that often "
+            "brings this many at once (new titles in the catalogue) can post them together "
+            'in one post: digest = "weekly Monday 09:00".'
         )
         return Plan(tuple(NewEntry(e, "skipped", left_out.get(e.key, reason)) for e in fresh), note)
     new = tuple(
