@@ -326,7 +326,10 @@ def test_one_broken_event_does_not_spoil_the_rest() -> None:
         header=LIBCAL_HEADER,
     )
 
-    assert [e.title for e in read(body).entries] == ["Storytime"]
+    feed = read(body)
+
+    assert [e.title for e in feed.entries] == ["Storytime"]
+    assert any('"No start" cannot be read' in reason for reason in feed.dropped)
 
 
 def test_a_file_that_is_no_calendar_at_all_is_refused_with_advice() -> None:
@@ -572,3 +575,26 @@ def test_a_calendar_is_announced_once_each_in_local_time_and_corrected(
     rhyme = next(s for s in mastodon.statuses() if "Baby Rhyme Time" in s["content"])
     assert "CANCELLED: Baby Rhyme Time" in rhyme["content"]
     assert len(mastodon.statuses()) == 2
+
+
+@pytest.mark.parametrize(
+    ("tzid", "local"),
+    [
+        ("/mozilla.org/20070129_1/Europe/Berlin", "Tue 27 Oct 19:00"),  # Thunderbird
+        ("Europe/Berlin", "Tue 27 Oct 19:00"),
+        ("Some Zone Nobody Knows", "Tue 27 Oct 19:00"),  # unknown: the library's zone
+        ("tzone://Microsoft/Utc", "Tue 27 Oct 20:00"),
+    ],
+)
+def test_zone_ids_without_vtimezone(tzid: str, local: str) -> None:
+    body = calendar(
+        *vevent(
+            "UID:zone-test",
+            "SUMMARY:Lesekreis",
+            f'DTSTART;TZID="{tzid}":20261027T190000',
+            f'DTEND;TZID="{tzid}":20261027T200000',
+        ),
+        header=OUTLOOK_HEADER,
+    )
+
+    assert local_starts(read(body, zone=BERLIN), BERLIN) == [local]

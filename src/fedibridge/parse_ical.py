@@ -27,6 +27,7 @@ What real calendars need (FACTS-events.md §2-3):
 from __future__ import annotations
 
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -35,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 import recurring_ical_events
+from icalendar.error import GloballyUniqueTZIDGuessed
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from fedibridge.errors import NotAFeed
@@ -45,12 +47,18 @@ from fedibridge.urls import strip_tracking
 
 __all__ = ["looks_like_ical", "parse_calendar"]
 
+# Thunderbird's "/mozilla.org/20070129_1/Europe/Berlin" is read as Europe/Berlin, as wanted;
+# icalendar warns each time, which would only fill the log.
+warnings.filterwarnings("ignore", category=GloballyUniqueTZIDGuessed)
+
 _START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*BEGIN:VCALENDAR", re.IGNORECASE)
 # Calendar-level lines every reader needs; others may be dropped to save a broken file.
 _KEPT_CALENDAR_LINES = frozenset(
     {"VERSION", "PRODID", "CALSCALE", "METHOD", "X-WR-CALNAME", "X-WR-TIMEZONE"}
 )
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+# WebEx and Exchange write UTC so (FACTS-events.md §2); icalendar would leave it floating.
+_MICROSOFT_UTC = re.compile(r'TZID="?tzone://Microsoft/Utc"?', re.IGNORECASE)
 _VEVENT = re.compile(
     r"^[ \t]*BEGIN:VEVENT[ \t]*\r?$.*?^[ \t]*END:VEVENT[ \t]*\r?$\n?",
     re.MULTILINE | re.DOTALL | re.IGNORECASE,
@@ -75,7 +83,8 @@ def looks_like_ical(body: bytes) -> bool:
 
 def parse_calendar(body: bytes, url: str, reading: Reading) -> ParsedFeed:
     """The occurrences of the calendar's events that start within the horizon."""
-    text, repeating = _scan(body.decode("utf-8", errors="replace").lstrip("\ufeff"), reading.now)
+    text = _MICROSOFT_UTC.sub("TZID=UTC", body.decode("utf-8", errors="replace").lstrip("\ufeff"))
+    text, repeating = _scan(text, reading.now)
     calendar = _read(_with_known_zone(_unfolded(text)), url)
     occurrences, problems = _expand(calendar, reading)
     zone = reading.zone
