@@ -549,9 +549,9 @@ def test_pictures_are_deduplicated_and_keep_their_order() -> None:
 # ---- not feeds ------------------------------------------------------------------------------
 
 
-def test_a_json_feed_is_not_a_feed() -> None:
+def test_json_that_is_not_a_json_feed_is_not_a_feed() -> None:
     with pytest.raises(NotAFeed, match="JSON"):
-        shared("feed-rs--jsonfeed--jsonfeed_example_1.json", content_type="application/feed+json")
+        parse_feed(b'[{"title": "a list, not a feed"}]', FEED_URL, "application/json")
 
 
 def test_a_web_page_is_not_a_feed() -> None:

@@ -577,7 +577,8 @@ def test_ordinary_text_counts_exactly_as_grapheme_clusters(text: str) -> None:
 
 def test_template_fields_are_the_documented_ones() -> None:
     documented = {"title", "summary", "link", "hashtags", "feed", "published", "author"}
-    assert {*documented, "categories"} == TEMPLATE_FIELDS
+    events = {"starts", "ends", "when", "location", "date", "time"}
+    assert {*documented, "categories", *events} == TEMPLATE_FIELDS
 
 
 def test_template_fields_lists_the_names_used_including_unknown_ones() -> None:

@@ -430,13 +430,16 @@ def post_json(outcome: PostOutcome) -> dict[str, Any]:
         "length": post.length,
         "limit": post.limit,
         "error": outcome.error,
+        "kind": outcome.kind,
+        "at": outcome.at.isoformat() if outcome.at else None,
     }
 
 
 def _print_post(outcome: PostOutcome, *, dry_run: bool) -> None:
     post = outcome.post
     out = sys.stdout
-    print(f"── {outcome.feed}: {post.length} of {post.limit} characters ──", file=out)
+    what = f"{outcome.kind} at {outcome.at:%a %d %b %Y %H:%M %Z}, " if outcome.at else ""
+    print(f"── {outcome.feed}: {what}{post.length} of {post.limit} characters ──", file=out)
     if post.spoiler_text:
         print(f"[content warning: {post.spoiler_text}]", file=out)
     print(post.text, file=out)

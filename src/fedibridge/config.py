@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import UTC, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,16 +28,18 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from fedibridge.dates import date_format_problem
+from fedibridge.digest import Digest, parse_digest
 from fedibridge.errors import ConfigError
 from fedibridge.filters import FILTER_FIELDS, EntryFilter, FilterField, compile_pattern
 from fedibridge.languages import normalise_language
-from fedibridge.models import ContentWarningRule, Style
+from fedibridge.models import ContentWarningRule, EventDates, Reading, Style
 from fedibridge.plan import Pacing, QuietHours
 from fedibridge.render import TEMPLATE_FIELDS, hashtag, template_fields
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 CONFIG_PATH_ENV = "FEDIBRIDGE_CONFIG"
 DEFAULT_TEMPLATE = "{title}\n\n{summary}\n\n{link}\n\n{hashtags}"
+DEFAULT_REMINDER_TEMPLATE = "Reminder: {title}\n{when}\n{location}\n\n{link}"
 MIN_INTERVAL = timedelta(minutes=1)
 
 _DURATION_PART = re.compile(r"(\d+)\s*([smhd])")
@@ -67,6 +69,14 @@ def _at_least_a_minute(value: timedelta) -> timedelta:
 
 
 Interval = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _time_of_day(text: str) -> time:
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", text)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError('write times of day on the 24-hour clock, such as "08:00" or "17:30"')
+    return time(int(match[1]), int(match[2]))
+
 
 _LISTEN = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>\d{1,5})$")
 
@@ -223,6 +233,67 @@ class FeedConfig(_Section):
     update_max_age: Interval = timedelta(days=7)
     max_posts_per_cycle: int = Field(default=0, ge=0)
     quiet_hours: str | None = None
+    # Events: how far ahead a calendar (.ics) is read, and where RSS items keep event dates.
+    horizon: Interval = timedelta(days=60)
+    dates: EventDates = "auto"
+    # Events: post each event when it appears, and remind of it (a reply to that post).
+    announce: bool = True
+    remind: Annotated[tuple[str, ...], BeforeValidator(_one_or_many)] = ()
+    remind_before: Annotated[tuple[Interval, ...], BeforeValidator(_one_or_many)] = ()
+    reminder_template: str = DEFAULT_REMINDER_TEMPLATE
+    # Busy feeds: collect new items and post them together at this time.
+    digest: str | None = None
+    digest_thread: bool = False
+    digest_heading: str = "{count} new {period}:"
+
+    @field_validator("digest")
+    @classmethod
+    def _digest_schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_digest(value)
+        return value
+
+    @field_validator("digest_heading")
+    @classmethod
+    def _digest_fields(cls, value: str) -> str:
+        try:
+            value.format(count=12, period="this week")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                'use the fields {count} and {period}, such as "{count} new titles {period}:"'
+            ) from None
+        return value
+
+    def digest_schedule(self) -> Digest | None:
+        return parse_digest(self.digest) if self.digest is not None else None
+
+    @field_validator("remind")
+    @classmethod
+    def _times_of_day(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            _time_of_day(text)
+        return value
+
+    @field_validator("remind_before")
+    @classmethod
+    def _positive(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if any(interval < timedelta(minutes=1) for interval in value):
+            raise ValueError('write how long before the event, such as "1d", "2h" or "30m"')
+        return value
+
+    def reminder_at(self) -> tuple[time, ...]:
+        return tuple(_time_of_day(text) for text in self.remind)
+
+    @property
+    def reminds(self) -> bool:
+        return bool(self.remind or self.remind_before)
+
+    @field_validator("horizon")
+    @classmethod
+    def _sensible_horizon(cls, value: timedelta) -> timedelta:
+        if not timedelta(hours=1) <= value <= timedelta(days=400):
+            raise ValueError('write how far ahead to read the calendar, such as "60d" or "14d"')
+        return value
 
     @field_validator("quiet_hours")
     @classmethod
@@ -235,7 +306,7 @@ class FeedConfig(_Section):
         lambda value: None if value is None else _at_least_a_minute(value)
     )
 
-    @field_validator("template", "image_description")
+    @field_validator("template", "image_description", "reminder_template")
     @classmethod
     def _known_fields(cls, value: str) -> str:
         unknown = template_fields(value) - TEMPLATE_FIELDS
@@ -290,6 +361,10 @@ class FeedConfig(_Section):
             exclude=tuple(compile_pattern(p) for p in self.exclude),
             fields=self.filter_fields,
         )
+
+    def reading(self, now: datetime, zone: tzinfo) -> Reading:
+        """How this feed's content is read at ``now`` (see ``parse.parse_feed``)."""
+        return Reading(now=now, zone=zone, horizon=self.horizon, dates=self.dates)
 
     def style(self, feed_title: str, zone: tzinfo = UTC) -> Style:
         return Style(

@@ -8,6 +8,7 @@ when it is gone); items stay pending until their account can take them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 from fedibridge.config import Settings, read_token
 from fedibridge.deliver import Delivery, account_problem
+from fedibridge.digest import digest_due, digest_post
 from fedibridge.errors import (
     AccountUnusable,
     ConfigError,
@@ -26,8 +28,10 @@ from fedibridge.errors import (
     FeedUnavailable,
     ServerUnavailable,
 )
+from fedibridge.events import reminder_times
 from fedibridge.fetch import fetch, make_client
-from fedibridge.models import Entry, Fetched, ParsedFeed, ServerLimits, Validators
+from fedibridge.filters import filter_reason
+from fedibridge.models import Entry, Fetched, ParsedFeed, ServerLimits, Style, Validators
 from fedibridge.parse import parse_feed
 from fedibridge.plan import (
     after_feed_failure,
@@ -110,11 +114,15 @@ class Bridge:
         state = self._state()
         unsaved = self._poll(state, name, report)
         self._publish(state, name, report, unsaved)
+        if self.settings.feeds[name].reminds and not self.dry_run:
+            self._remind(state, name, report)
         return report
 
     # --- steps ----------------------------------------------------------------
 
-    def _read(self, name: str, validators: Validators) -> tuple[Fetched, ParsedFeed | None]:
+    def _read(
+        self, name: str, validators: Validators, now: datetime
+    ) -> tuple[Fetched, ParsedFeed | None]:
         """Fetch and parse one feed; no ParsedFeed when the server said "not modified"."""
         config = self.settings.feeds[name]
         with self._host_slot(config.url):
@@ -126,7 +134,8 @@ class Bridge:
             )
         if fetched.body is None:
             return fetched, None
-        return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type)
+        reading = config.reading(now, self.settings.bridge.zone)
+        return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type, reading)
 
     def _host_slot(self, url: str) -> threading.BoundedSemaphore:
         """At most PER_HOST_REQUESTS requests at a time to one website: library sites often
@@ -164,7 +173,7 @@ class Bridge:
         if row is not None and not self.dry_run and self._must_wait(row, now, report):
             return _Unsaved()
         try:
-            fetched, parsed = self._read(name, row.validators if row else Validators())
+            fetched, parsed = self._read(name, row.validators if row else Validators(), now)
         except FeedError as error:
             if not self.dry_run:
                 self._fetch_failed(state, name, row, error, now, report)
@@ -199,6 +208,7 @@ class Bridge:
             flood_items=config.flood_guard_items,
             flood_ratio=config.flood_guard_ratio,
             entry_filter=config.entry_filter(name),
+            announce=config.announce,
         )
         for reason in parsed.dropped:
             report.say(f"item left out: {reason}")
@@ -216,6 +226,12 @@ class Bridge:
             max_age=config.update_max_age,
             now=now,
         )
+        if config.digest is not None and parsed.link:
+            state.set_feed_page(name, parsed.link)
+        if config.reminds:
+            # Before the entries: a crash in between leaves the validators unsaved, so the
+            # next poll reads the same events and schedules their reminders again.
+            self._schedule_reminders(state, name, parsed, now, report)
         state.record_fetch(
             name,
             config.url,
@@ -223,7 +239,7 @@ class Bridge:
             result=f"{len(plan.new)} new, {plan.to_post} to post",
             account=account,
             next_poll_at=next_poll_at,
-            validators=fetched.validators,
+            validators=Validators() if parsed.expanded else fetched.validators,
             title=parsed.title,
             moved_to=fetched.moved_to,
             new_entries=plan.new,
@@ -231,6 +247,56 @@ class Bridge:
         )
         report.say(f"{len(parsed.entries)} items, {len(plan.new)} new, {plan.to_post} to post")
         return _Unsaved()
+
+    def _schedule_reminders(
+        self, state: State, name: str, parsed: ParsedFeed, now: datetime, report: FeedReport
+    ) -> None:
+        config = self.settings.feeds[name]
+        entry_filter = config.entry_filter(name)
+        wanted = {
+            (entry.key, label): due
+            for entry in parsed.entries
+            if entry.event is not None
+            and not entry.event.cancelled
+            and filter_reason(entry, entry_filter) is None
+            for label, due in reminder_times(
+                entry.event, config.reminder_at(), config.remind_before, self.settings.bridge.zone
+            ).items()
+        }
+        added, moved, dropped = state.sync_reminders(name, wanted, now=now)
+        changes = [
+            f"{count} {what}"
+            for count, what in ((added, "new"), (moved, "moved"), (dropped, "dropped"))
+            if count
+        ]
+        if changes:
+            report.say("reminders: " + ", ".join(changes))
+
+    def run_reminders(self, name: str) -> FeedReport:
+        """Post the feed's reminders that are due (the daemon's job at their time)."""
+        report = FeedReport(name)
+        if not self.dry_run and not self.settings.feeds[name].paused:
+            self._remind(self._state(), name, report)
+        return report
+
+    def next_reminder(self, name: str) -> datetime | None:
+        """When the feed's next reminder is due; None when it has none."""
+        if not self.settings.feeds[name].reminds:
+            return None
+        return self._state().next_reminder(name)
+
+    def _remind(self, state: State, name: str, report: FeedReport) -> None:
+        if not state.due_reminders(name, self.clock()):
+            return
+        row = state.feed(name)
+        style = self._reminder_style(name, row.title if row else "")
+        account = self.settings.account_for(name)
+        with self._account_locks[account]:
+            # Read again under the lock: the poll and the reminder job may both get here.
+            due = state.due_reminders(name, self.clock())
+            delivery = self._delivery(state, name, style, report, len(due)) if due else None
+            if delivery is not None:
+                delivery.remind(due, self.stop)
 
     def _must_wait(self, row: FeedRow, now: datetime, report: FeedReport) -> bool:
         if row.gone_since is not None:
@@ -307,36 +373,93 @@ class Bridge:
                 PostOutcome(name, i.key, render(i.entry, style, limits)) for i in items
             ]
             return
+        if config.digest is not None:
+            self._publish_digest(state, name, report, items, style)
+            for edit in edits:  # an item in a digest has no post of its own to correct
+                state.mark_edited(edit.feed, edit.key)
+            return
         with self._account_locks[account]:
-            waiting = state.account(account)
-            if waiting.retry_at is not None and waiting.retry_at > self.clock():
-                report.problem(f"{len(items)} items wait: {waiting.problem}")
-                return
-            publisher = self._publisher(state, account, report)
-            if publisher is None:
-                return
-            try:
-                limits = publisher.limits()
-            except ServerUnavailable as error:
-                report.problem(f"{len(items)} items wait: {error}")
-                return
-            delivery = Delivery(
-                state=state,
-                publisher=publisher,
-                account=account,
-                style=style,
-                limits=limits,
-                report=report,
-                clock=self.clock,
-                rand=self.rand,
-                http=self.http,
-                allow_private_network=config.allow_private_network,
-                pacing=self.settings.pacing_for(name),
-                image_from_page=config.image_from_page,
-                trusted_host=urlsplit(config.url).hostname,
-            )
-            if delivery.run(items, self.stop):
+            delivery = self._delivery(state, name, style, report, len(items))
+            if delivery is not None and delivery.run(items, self.stop):
                 delivery.correct(edits, self.stop)
+
+    def _publish_digest(
+        self, state: State, name: str, report: FeedReport, items: list[OutboxItem], style: Style
+    ) -> None:
+        """Post the waiting items as a digest when its time has come (see digest.py)."""
+        config = self.settings.feeds[name]
+        digest = config.digest_schedule()
+        assert digest is not None
+        row = state.feed(name)
+        since = state.last_posted_at(name) or (row.first_polled_at if row else None)
+        moment = digest_due(digest, now=self.clock(), since=since, zone=self.settings.bridge.zone)
+        if not items:
+            return
+        if moment is None:
+            report.say(f"{len(items)} items wait for the digest ({config.digest})")
+            return
+        account = self.settings.account_for(name)
+        with self._account_locks[account]:
+            delivery = self._delivery(state, name, style, report, len(items))
+            if delivery is None:
+                return
+            post = digest_post(
+                [item.entry for item in items],
+                digest=digest,
+                heading=config.digest_heading,
+                link=state.feed_page(name) or config.url,
+                style=style,
+                limits=delivery.limits,
+                listed=not config.digest_thread,
+            )
+            published = delivery.post_digest(items, post, f"digest {moment.isoformat()}", self.stop)
+            if published is None:
+                return
+            if config.digest_thread:  # then one post per item, each answering the one before
+                delivery.thread_under = published.status_id
+                delivery.run(items, self.stop)
+                return
+            now = self.clock()
+            for item in items:
+                state.mark_posted(
+                    name, item.key, status_id=published.status_id, status_url=published.url, now=now
+                )
+            report.say(f"digest of {len(items)} items posted")
+
+    def _delivery(
+        self, state: State, name: str, style: Style, report: FeedReport, waiting: int
+    ) -> Delivery | None:
+        """A delivery to the feed's account, or None (and why) when it cannot take posts
+        now. Called with the account's lock held."""
+        account = self.settings.account_for(name)
+        config = self.settings.feeds[name]
+        row = state.account(account)
+        if row.retry_at is not None and row.retry_at > self.clock():
+            report.problem(f"{waiting} items wait: {row.problem}")
+            return None
+        publisher = self._publisher(state, account, report)
+        if publisher is None:
+            return None
+        try:
+            limits = publisher.limits()
+        except ServerUnavailable as error:
+            report.problem(f"{waiting} items wait: {error}")
+            return None
+        return Delivery(
+            state=state,
+            publisher=publisher,
+            account=account,
+            style=style,
+            limits=limits,
+            report=report,
+            clock=self.clock,
+            rand=self.rand,
+            http=self.http,
+            allow_private_network=config.allow_private_network,
+            pacing=self.settings.pacing_for(name),
+            image_from_page=config.image_from_page,
+            trusted_host=urlsplit(config.url).hostname,
+        )
 
     # --- looking without posting ------------------------------------------------
 
@@ -344,23 +467,47 @@ class Bridge:
         """The posts the ``count`` newest items would become, whatever the state says."""
         report = FeedReport(name)
         try:
-            _, parsed = self._read(name, Validators())
+            _, parsed = self._read(name, Validators(), self.clock())
         except FeedError as error:
             report.problem(_feed_problem(name, error))
             return report
         assert parsed is not None  # an unconditional request is never "not modified"
         limits = self._public_limits(self.settings.account_for(name))
         style = self.settings.feeds[name].style(parsed.title, zone=self.settings.bridge.zone)
-        report.posts = [
-            PostOutcome(name, e.key, render(e, style, limits))
-            for e in newest(parsed.entries, count)
-        ]
+        for entry in newest(parsed.entries, count):
+            report.posts.append(PostOutcome(name, entry.key, render(entry, style, limits)))
+            report.posts += self._preview_reminders(name, entry, parsed.title, limits)
         return report
+
+    def _preview_reminders(
+        self, name: str, entry: Entry, title: str, limits: ServerLimits
+    ) -> list[PostOutcome]:
+        """The reminders ``entry`` would get, with their times in the library's zone."""
+        config, zone = self.settings.feeds[name], self.settings.bridge.zone
+        event = entry.event
+        if not config.reminds or event is None or event.cancelled:
+            return []
+        times = reminder_times(event, config.reminder_at(), config.remind_before, zone)
+        post = render(entry, self._reminder_style(name, title), limits)
+        now = self.clock()
+        return [
+            PostOutcome(name, entry.key, post, kind="reminder", at=due.astimezone(zone))
+            for due in sorted(times.values())
+            if due > now
+        ]
+
+    def _reminder_style(self, name: str, title: str) -> Style:
+        config = self.settings.feeds[name]
+        return dataclasses.replace(
+            config.style(title, zone=self.settings.bridge.zone),
+            template=config.reminder_template,
+            media=False,
+        )
 
     def check_feed(self, name: str) -> FeedReport:
         report = FeedReport(name)
         try:
-            fetched, parsed = self._read(name, Validators())
+            fetched, parsed = self._read(name, Validators(), self.clock())
         except FeedError as error:
             report.problem(_feed_problem(name, error))
             return report

@@ -27,6 +27,11 @@ log = logging.getLogger("fedibridge")
 
 MAX_PARALLEL_FEEDS = 4
 MAX_JITTER_SECONDS = 60.0
+# A reminder that could not go out at its time (quiet hours, the server's budget, a backoff)
+# is tried again this often until it goes out or its event starts.
+REMINDER_RETRY = timedelta(minutes=5)
+# The reminder thread looks at the state at least this often (a poll also wakes it).
+REMINDER_LOOK = timedelta(minutes=1)
 
 
 def run_daemon(settings: Settings, stop: threading.Event | None = None) -> int:
@@ -44,10 +49,12 @@ def run_daemon(settings: Settings, stop: threading.Event | None = None) -> int:
 
 def _serve(bridge: Bridge, stop: threading.Event) -> None:
     tally = PollTally()
-    scheduler = _schedule(bridge, tally)
+    reminders = _Reminders(bridge, stop)
+    scheduler = _schedule(bridge, tally, reminders.wake)
     # Bound before the first poll, so a port in use stops the start with a clear message.
     page = _status_page(bridge.settings, _SchedulerView(scheduler, tally))
     scheduler.start()
+    reminders.start()
     feeds = len(bridge.settings.feeds)
     event(
         log,
@@ -63,7 +70,9 @@ def _serve(bridge: Bridge, stop: threading.Event) -> None:
         "daemon.stopping",
         "stopping: finishing the post in flight; the rest stays pending",
     )
+    reminders.wake.set()
     scheduler.shutdown(wait=True)
+    reminders.join()
     if page is not None:
         page.close()
 
@@ -93,7 +102,75 @@ class _SchedulerView:
         return self._tally.counts()
 
 
-def _schedule(bridge: Bridge, tally: PollTally) -> BackgroundScheduler:
+class _Reminders(threading.Thread):
+    """Posts reminders of events at their minute. They live in the state, so they survive
+    restarts; this thread sleeps until the next one is due (or a poll wakes it, having
+    scheduled new ones), then posts what is due. It never touches the scheduler: a job that
+    did could deadlock with its shutdown."""
+
+    def __init__(self, bridge: Bridge, stop: threading.Event) -> None:
+        super().__init__(name="reminders", daemon=True)
+        self.bridge = bridge
+        self.stop = stop
+        self.wake = threading.Event()
+        self.feeds = [name for name, feed in bridge.settings.feeds.items() if feed.reminds]
+        self._held: dict[str, datetime] = {}  # feed → not before (its reminder could not go)
+
+    def run(self) -> None:
+        if not self.feeds:
+            return
+        while not self.stop.is_set():
+            wait = self._round(datetime.now(UTC))
+            self.wake.wait(wait.total_seconds())
+            self.wake.clear()
+
+    def _round(self, now: datetime) -> timedelta:
+        """Post what is due; how long to sleep until the next reminder."""
+        soonest = now + REMINDER_LOOK
+        for name in self.feeds:
+            if self.stop.is_set():
+                break
+            due = self._next(name)
+            if due is not None and due <= now and self._held.get(name, now) <= now:
+                _remind(self.bridge, name)
+                due = self._next(name)
+                if due is not None and due <= datetime.now(UTC):  # it could not go out
+                    self._held[name] = now + REMINDER_RETRY
+                    due = self._held[name]
+            if due is not None:
+                soonest = min(soonest, max(due, self._held.get(name, due)))
+        return max(soonest - datetime.now(UTC), timedelta(0))
+
+    def _next(self, name: str) -> datetime | None:
+        try:
+            return self.bridge.next_reminder(name)
+        except Exception:
+            log.exception("feed %s: cannot read its reminders", name)
+            return None
+
+
+def _remind(bridge: Bridge, name: str) -> None:
+    """Never raises, like a poll."""
+    try:
+        report = bridge.run_reminders(name)
+    except Exception:
+        log.exception(
+            "feed %s: unexpected error while reminding; it is tried again later",
+            name,
+            extra={"event": "reminder.crashed", "fields": {"feed": name}},
+        )
+        return
+    posted = sum(1 for p in report.posts if p.status_url)
+    if report.lines or posted:
+        summary = "; ".join(report.lines) or "ok"
+        level = logging.INFO if report.ok else logging.WARNING
+        message = f"feed {name}: reminders: {summary}; {posted} posted"
+        event(log, level, "feed.reminded", message, feed=name, ok=report.ok, posted=posted)
+
+
+def _schedule(
+    bridge: Bridge, tally: PollTally, reminders_wake: threading.Event
+) -> BackgroundScheduler:
     settings = bridge.settings
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -108,7 +185,7 @@ def _schedule(bridge: Bridge, tally: PollTally) -> BackgroundScheduler:
         scheduler.add_job(
             _poll_job,
             "interval",
-            args=(bridge, name, tally),
+            args=(bridge, name, tally, reminders_wake),
             id=f"feed:{name}",
             seconds=interval.total_seconds(),
             jitter=min(interval.total_seconds() / 10, MAX_JITTER_SECONDS),
@@ -119,10 +196,12 @@ def _schedule(bridge: Bridge, tally: PollTally) -> BackgroundScheduler:
     return scheduler
 
 
-def _poll_job(bridge: Bridge, name: str, tally: PollTally) -> None:
+def _poll_job(bridge: Bridge, name: str, tally: PollTally, reminders_wake: threading.Event) -> None:
     """Never raises: one feed's trouble must not stop the daemon or the other feeds."""
     try:
         report = bridge.run_feed(name)
+        if bridge.settings.feeds[name].reminds:
+            reminders_wake.set()  # it may have scheduled new reminders
     except Exception:
         tally.record(name, ok=False)
         log.exception(

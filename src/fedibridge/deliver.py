@@ -36,7 +36,7 @@ from fedibridge.plan import (
 from fedibridge.publish import Published, Publisher
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
-from fedibridge.state import EditItem, OutboxItem, State
+from fedibridge.state import DueReminder, EditItem, OutboxItem, State
 
 Clock = Callable[[], datetime]
 
@@ -61,6 +61,8 @@ class Delivery:
     pacing: Pacing = field(default_factory=Pacing)
     image_from_page: bool = False
     trusted_host: str | None = None  # the configured feed's host: its own pages are trusted
+    # A digest's thread: each post answers the one before (digest_thread = true).
+    thread_under: str | None = None
     _recent: list[OwnPost] | None = field(default=None, init=False)
     _healthy: bool = field(default=False, init=False)
     _posted_count: int = field(default=0, init=False)
@@ -103,6 +105,126 @@ class Delivery:
                 self.state.record_action(self.account, "edit", now=self.clock())
                 self.report.say(f"{_describe(edit.entry)} changed on the website; post corrected")
             self.state.mark_edited(edit.feed, edit.key)
+
+    def remind(self, due: list[DueReminder], stop: threading.Event) -> bool:
+        """Post the reminders whose time has come (``style`` is the reminder's), each as a
+        reply to its event's announcement when there is one. A reminder whose event has
+        started or was cancelled meanwhile is dropped, never posted late. False when the
+        account can take no more for now. Of several reminders of one event that are due at
+        once (fedibridge was stopped), only the latest is posted."""
+        latest = {reminder.key: reminder for reminder in due}  # due is ordered by time
+        for reminder in due:
+            if latest[reminder.key] is not reminder:
+                self.state.drop_reminder(
+                    reminder.feed,
+                    reminder.key,
+                    reminder.label,
+                    reason=f"not posted: the reminder {latest[reminder.key].label} came instead",
+                )
+        due = [reminder for reminder in due if latest[reminder.key] is reminder]
+        for number, reminder in enumerate(due):
+            if stop.is_set():
+                return False
+            event, now = reminder.entry.event, self.clock()
+            if event is None or event.cancelled or event.starts <= now:
+                why = "the event was cancelled" if event and event.cancelled else "it had started"
+                self.state.drop_reminder(
+                    reminder.feed, reminder.key, reminder.label, reason=f"not posted: {why}"
+                )
+                self.report.say(
+                    f"reminder ({reminder.label}) of {_describe(reminder.entry)} left out: {why}"
+                )
+                continue
+            if self._quiet(len(due) - number) or not self._keep_spacing(stop):
+                return False
+            if not self._room_in_budget() or not self._send_reminder(reminder):
+                return False
+        return True
+
+    def post_digest(
+        self, items: list[OutboxItem], post: Post, name: str, stop: threading.Event
+    ) -> Published | None:
+        """Post a digest (or the first post of a digest's thread) for ``items``, which are
+        marked posted with it when ``post`` lists them. ``name`` identifies this digest across
+        restarts (its Idempotency-Key). None when it cannot be posted now."""
+        if stop.is_set() or self._quiet(len(items)) or not self._keep_spacing(stop):
+            return None
+        if not self._room_in_budget():
+            return None
+        feed = items[0].feed
+        try:
+            found = None
+            if any(item.attempts for item in items):
+                self._recent = self._recent or self.publisher.recent_posts()
+                found = find_posted(dataclasses.replace(post, link=None), "", self._recent)
+            for item in items:
+                self.state.mark_attempt(item.feed, item.key, now=self.clock())
+            key = idempotency_key(self.publisher.server, self.account, feed, name)
+            published = (
+                Published(found.status_id, found.url) if found else self.publisher.post(post, key)
+            )
+        except PostRejected as error:
+            self.report.problem(f"the digest was not posted: {error.reason}")
+            return None
+        except ServerUnavailable as error:
+            self._pause_account(error)
+            return None
+        except AccountUnusable as error:
+            self._account_refused(error)
+            return None
+        now = self.clock()
+        self.state.record_action(self.account, "status", now=now)
+        self.report.posts.append(PostOutcome(feed, name, post, published.url))
+        return published
+
+    def _send_reminder(self, reminder: DueReminder) -> bool:
+        post = dataclasses.replace(
+            render(reminder.entry, self.style, self.limits),
+            media=(),
+            in_reply_to=reminder.announcement_id,
+        )
+        name = f"{reminder.key}#reminder {reminder.label}"
+        try:
+            if reminder.attempts:  # the earlier attempt may have reached the server
+                if self._recent is None:
+                    self._recent = self.publisher.recent_posts()
+                # By its text: it shares its link and title with the announcement.
+                unlinked = dataclasses.replace(post, link=None)
+                found = find_posted(unlinked, reminder.entry.title, self._recent)
+                if found is not None:
+                    self._reminded(reminder, post, Published(found.status_id, found.url))
+                    return True
+            self.state.mark_reminder_attempt(
+                reminder.feed, reminder.key, reminder.label, now=self.clock()
+            )
+            key = idempotency_key(self.publisher.server, self.account, reminder.feed, name)
+            published = self.publisher.post(post, key)
+        except PostRejected as error:
+            reason = f"the server refused this reminder: {error.reason}"
+            self.state.drop_reminder(reminder.feed, reminder.key, reminder.label, reason=reason)
+            self.report.problem(f"reminder of {_describe(reminder.entry)} not posted: {reason}")
+            return True
+        except ServerUnavailable as error:
+            self._pause_account(error)
+            return False
+        except AccountUnusable as error:
+            self._account_refused(error)
+            return False
+        self._reminded(reminder, post, published)
+        return True
+
+    def _reminded(self, reminder: DueReminder, post: Post, published: Published) -> None:
+        now = self.clock()
+        self.state.mark_reminder_posted(
+            reminder.feed,
+            reminder.key,
+            reminder.label,
+            status_id=published.status_id,
+            status_url=published.url,
+            now=now,
+        )
+        self.state.record_action(self.account, "status", now=now)
+        self.report.posts.append(PostOutcome(reminder.feed, reminder.key, post, published.url))
 
     def _deliver(self, item: OutboxItem, stop: threading.Event) -> bool:
         """Post one item. False when the account can take no more posts for now.
@@ -174,6 +296,7 @@ class Delivery:
 
     def _send(self, item: OutboxItem, post: Post, media_ids: list[str]) -> tuple[Published, Post]:
         key = idempotency_key(self.publisher.server, self.account, item.feed, item.key)
+        post = dataclasses.replace(post, in_reply_to=self.thread_under)
         try:
             return self.publisher.post(post, key, media_ids), post
         except PostRejected as error:
@@ -183,7 +306,9 @@ class Delivery:
         # weight per URL: render again counting that way, and try once more. Mastodon stores
         # an Idempotency-Key only with a status, so reusing it here is safe.
         post = dataclasses.replace(
-            render(item.entry, self.style, self.limits.counting_raw()), media=post.media
+            render(item.entry, self.style, self.limits.counting_raw()),
+            media=post.media,
+            in_reply_to=self.thread_under,
         )
         return self.publisher.post(post, key, media_ids), post
 
@@ -259,6 +384,8 @@ class Delivery:
 
     def _posted(self, item: OutboxItem, post: Post, published: Published) -> None:
         self._posted_count += 1
+        if self.thread_under is not None:
+            self.thread_under = published.status_id
         now = self.clock()
         self.state.mark_posted(
             item.feed, item.key, status_id=published.status_id, status_url=published.url, now=now
@@ -324,6 +451,10 @@ class Delivery:
         return message
 
     def _pause(self, item: OutboxItem, error: ServerUnavailable) -> None:
+        reason = self._pause_account(error)
+        self.state.note_waiting(item.feed, item.key, reason=reason)
+
+    def _pause_account(self, error: ServerUnavailable) -> str:
         now = self.clock()
         row = self.state.account(self.account)
         retry_at = after_post_failure(
@@ -331,8 +462,8 @@ class Delivery:
         )
         reason = f"{error}; posting resumes after {retry_at:%H:%M} UTC"
         self.state.account_failed(self.account, retry_at=retry_at, problem=reason)
-        self.state.note_waiting(item.feed, item.key, reason=reason)
         self.report.problem(f"posting paused: {reason}")
+        return reason
 
 
 def account_problem(account: str, message: str) -> str:

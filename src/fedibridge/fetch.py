@@ -30,7 +30,8 @@ CONNECT_TIMEOUT = 10.0
 
 # Feeds first, but take whatever the server has: some send feeds as text/html.
 _ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+    "application/rss+xml, application/atom+xml, application/feed+json, text/calendar, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.9, */*;q=0.8"
 )
 _PERMANENT_REDIRECTS = frozenset({301, 308})
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
 Visibility = Literal["public", "unlisted", "private", "direct"]
+# Where an RSS item's event time comes from: its event fields when it has them ("auto"), its
+# publication date as today ("published"), or its pubDate, which some systems set to the
+# event's start ("event": The Events Calendar, Assabet, CiviCRM).
+EventDates = Literal["auto", "published", "event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,31 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class Event:
+    """When and where an item's event happens. Times are timezone-aware; an all-day event
+    starts at midnight of its first day in the library's zone and ends at midnight after its
+    last day (iCalendar's DTEND is exclusive)."""
+
+    starts: datetime
+    ends: datetime | None = None
+    all_day: bool = False
+    location: str = ""
+    cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What reading a feed needs besides its bytes: the moment it is read (calendars are
+    expanded from then on), the library's time zone (for times written without one), how far
+    ahead a calendar is read, and where RSS items keep their event dates."""
+
+    now: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    zone: tzinfo = UTC
+    horizon: timedelta = timedelta(days=60)
+    dates: EventDates = "auto"
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One feed item, reduced to what a post needs. Text fields are never None."""
 
@@ -62,6 +91,7 @@ class Entry:
     published: datetime | None = None  # timezone-aware (UTC)
     updated: datetime | None = None
     images: tuple[Image, ...] = ()
+    event: Event | None = None  # for items of a calendar, or RSS items with event dates
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +101,9 @@ class ParsedFeed:
     language: str | None
     entries: tuple[Entry, ...]  # document order, duplicates of a key removed
     ttl_minutes: int | None = None  # RSS <ttl>: how long the feed asks to be left alone
+    # A calendar read over a horizon: what it yields changes with the day even when the file
+    # does not, so it is always fetched in full (no ETag / Last-Modified kept).
+    expanded: bool = False
     # Items that could not be used at all, each with a reason staff can read.
     dropped: tuple[str, ...] = ()
 
@@ -173,3 +206,4 @@ class Post:
     sensitive: bool = False  # always true with a spoiler_text, as Mastodon forces it
     link: str | None = None
     media: tuple[Image, ...] = field(default=())
+    in_reply_to: str | None = None  # the status this post answers (a reminder, its event's)

@@ -30,8 +30,9 @@ import feedparser
 from feedparser.urls import resolve_relative_uris
 
 from fedibridge.errors import NotAFeed
+from fedibridge.events import rss_event
 from fedibridge.languages import normalise_language
-from fedibridge.models import Entry, Image, ParsedFeed
+from fedibridge.models import Entry, Image, ParsedFeed, Reading
 from fedibridge.render import html_to_text
 from fedibridge.urls import identity_url, strip_tracking
 
@@ -52,6 +53,9 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 
 
+_READING = Reading()
+
+
 @dataclass(frozen=True, slots=True)
 class _Feed:
     """What every entry of one document is read against."""
@@ -59,6 +63,7 @@ class _Feed:
     url: str
     language: str | None
     alts: Mapping[str, str]  # media URL → alt text
+    reading: Reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +74,18 @@ class _Candidate:
     label: str  # how staff can recognise the item in a message
 
 
-def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
-    """Read an RSS/Atom document fetched from ``url``. Raises ``NotAFeed`` for anything else."""
+def parse_feed(
+    body: bytes, url: str, content_type: str | None = None, reading: Reading = _READING
+) -> ParsedFeed:
+    """Read an RSS/Atom document, a JSON Feed or an iCalendar file fetched from ``url``,
+    recognised by its content (servers label feeds wrongly). Raises ``NotAFeed`` for anything
+    else. ``reading`` says when the feed is read and how its event dates are meant."""
+    from fedibridge import parse_ical, parse_jsonfeed  # they build on this module's helpers
+
+    if parse_jsonfeed.looks_like_json(body):
+        return parse_jsonfeed.parse_json_feed(body, url)
+    if parse_ical.looks_like_ical(body):
+        return parse_ical.parse_calendar(body, url, reading)
     parsed = feedparser.parse(
         io.BytesIO(_declarations_on_their_own_lines(body)),
         response_headers={"content-type": _content_type_for(body, content_type)},
@@ -79,7 +94,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     if not parsed.entries and not parsed.get("version"):
         raise NotAFeed(_not_a_feed_message(body, url))
     channel: _Dict = parsed.feed
-    feed = _Feed(url, normalise_language(channel.get("language")), _media_alt_texts(body))
+    feed = _Feed(url, normalise_language(channel.get("language")), _media_alt_texts(body), reading)
     entries, dropped = _unique_entries(_read_entry(raw, feed) for raw in _dicts(parsed, "entries"))
     return ParsedFeed(
         title=_plain(channel.get("title"), channel.get("title_detail")),
@@ -124,6 +139,7 @@ def _read_entry(raw: _Dict, feed: _Feed) -> _Candidate:
         return _Candidate(None, label)
     is_html = detail.get("type", "text/html") in _HTML_TYPES
     base = _entry_base(raw, feed.url)
+    published = _utc(raw.get("published_parsed"))
     entry = Entry(
         # The key hashes the text as the document has it, before it is resolved against the
         # feed's address, for the same reason guids are not resolved (see the module doc).
@@ -135,9 +151,10 @@ def _read_entry(raw: _Dict, feed: _Feed) -> _Candidate:
         categories=_categories(raw),
         author=_text_or_none(raw.get("author")),
         language=_entry_language(raw) or feed.language,
-        published=_utc(raw.get("published_parsed")),
+        published=published,
         updated=_utc(_own(raw, "updated_parsed")),
         images=_images(raw, base, feed.alts) or _first_html_image(text if is_html else "", base),
+        event=rss_event(raw, published, feed.reading.zone, feed.reading.dates),
     )
     return _Candidate(entry, label)
 
@@ -510,7 +527,7 @@ def _not_a_feed_message(body: bytes, url: str) -> str:
     if not start:
         looks_like = "the answer was empty"
     elif start.startswith((b"{", b"[")):
-        looks_like = "it looks like JSON, perhaps a JSON Feed, which fedibridge cannot read"
+        looks_like = "it looks like JSON, but not a JSON Feed"
     elif b"<html" in start or b"<!doctype html" in start:
         looks_like = "it looks like a web page"
     else:

@@ -16,6 +16,8 @@ from fedibridge.models import Correction, Entry, Known, NewEntry, OwnPost, Post
 from fedibridge.render import html_to_text
 
 BASELINE = "already in the feed when fedibridge first read it"
+CANCELLED = "the event is cancelled"
+NOT_ANNOUNCED = "events are not announced (announce = false); only reminded of"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ def plan_entries(
     flood_items: int,
     flood_ratio: float,
     entry_filter: EntryFilter | None = None,
+    announce: bool = True,
 ) -> Plan:
     """Decide the fate of every entry the state does not know yet.
 
@@ -51,9 +54,14 @@ def plan_entries(
     # A filtered entry keeps its own reason in every case: `fedibridge retry` releases what
     # the flood guard held back by its reason, and must never release what staff filtered.
     left_out = {e.key: r for e in fresh if (r := filter_reason(e, entry_filter) or empty_reason(e))}
+    left_out |= {e.key: CANCELLED for e in fresh if e.event and e.event.cancelled}
+    if not announce:
+        left_out |= {e.key: NOT_ANNOUNCED for e in fresh if e.event and e.key not in left_out}
     if first_contact:
         wanted = [e for e in fresh if e.key not in left_out]
-        posted = {e.key for e in wanted[len(wanted) - min(backfill, len(wanted)) :]}
+        # Events: the soonest are announced (they come first); other items: the newest.
+        chosen = wanted[:backfill] if _events(fresh) else wanted[max(0, len(wanted) - backfill) :]
+        posted = {e.key for e in chosen}
         new = tuple(
             NewEntry(e, "pending")
             if e.key in posted
@@ -62,7 +70,8 @@ def plan_entries(
         )
         note = (
             f"first visit: {len(fresh)} items recorded as already published; "
-            f"{len(posted)} of the newest will be posted (backfill)"
+            f"{len(posted)} of the {'soonest' if _events(fresh) else 'newest'} will be posted "
+            "(backfill)"
         )
         return Plan(new, note)
     if len(fresh) > flood_items and len(fresh) >= flood_ratio * len(entries):
@@ -72,7 +81,9 @@ def plan_entries(
         )
         note = (
             f"{reason}. Nothing was posted from this poll. If these really are new, raise "
-            "flood_guard_items for this feed and run `fedibridge retry`."
+            "flood_guard_items for this feed and run `fedibridge retry`. A feed that often "
+            "brings this many at once (new titles in the catalogue) can post them together "
+            'in one post: digest = "weekly Monday 09:00".'
         )
         return Plan(tuple(NewEntry(e, "skipped", left_out.get(e.key, reason)) for e in fresh), note)
     new = tuple(
@@ -99,9 +110,15 @@ def empty_reason(entry: Entry) -> str | None:
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
+def _events(entries: list[Entry]) -> bool:
+    return bool(entries) and all(e.event is not None for e in entries)
+
+
 def oldest_first(entries: list[Entry]) -> list[Entry]:
     """Order for posting. Feeds list the newest first, so document order reversed is the
-    fallback; dates decide where every entry has one."""
+    fallback; dates decide where every entry has one. Events: the soonest first."""
+    if _events(entries):
+        return sorted(entries, key=lambda e: e.event.starts if e.event else _EPOCH)
     reversed_document = list(reversed(entries))
     if all(e.published or e.updated for e in entries):
         # sorted() is stable: entries with equal dates keep reversed document order.
@@ -110,8 +127,11 @@ def oldest_first(entries: list[Entry]) -> list[Entry]:
 
 
 def newest(entries: tuple[Entry, ...], count: int) -> list[Entry]:
-    """The ``count`` newest entries, oldest of them first (for previews)."""
+    """The ``count`` newest entries, oldest of them first (for previews); of events, the
+    soonest."""
     ordered = oldest_first(list(entries))
+    if _events(ordered):
+        return ordered[:count]
     return ordered[max(0, len(ordered) - count) :]
 
 
@@ -218,6 +238,11 @@ def fingerprint(entry: Entry) -> str:
     summary = html_to_text(entry.summary) if entry.summary_is_html else entry.summary
     parts = [entry.title, summary, entry.link or ""]
     parts += [f"{image.url} {image.alt}" for image in entry.images]
+    if entry.event is not None:  # a moved or cancelled event is a correction too
+        event = entry.event
+        ends = event.ends.isoformat() if event.ends else ""
+        parts += [event.starts.isoformat(), ends, str(event.all_day), event.location]
+        parts += ["cancelled"] if event.cancelled else []
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
@@ -238,9 +263,21 @@ def corrections(
             continue
         if seen.state == "pending":
             found.append(Correction(entry, edit=False))
-        elif seen.state == "posted" and edit and seen.posted_at and now - seen.posted_at <= max_age:
+        elif (
+            seen.state == "posted"
+            and edit
+            and seen.posted_at
+            and _still_current(entry, seen.posted_at, max_age, now)
+        ):
             found.append(Correction(entry, edit=True))
     return found
+
+
+def _still_current(entry: Entry, posted_at: datetime, max_age: timedelta, now: datetime) -> bool:
+    """Worth editing: a post younger than ``max_age``, or one announcing an event that has
+    not happened yet (announcements are often made weeks ahead)."""
+    upcoming = entry.event is not None and (entry.event.ends or entry.event.starts) > now
+    return upcoming or now - posted_at <= max_age
 
 
 # --- pacing ---------------------------------------------------------------------------

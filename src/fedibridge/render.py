@@ -18,15 +18,18 @@ import re
 import string
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
 from html import unescape
 from html.parser import HTMLParser
 from typing import Final
 
-from fedibridge.dates import format_date
-from fedibridge.models import ContentWarningRule, Entry, Image, Post, ServerLimits, Style
+from fedibridge.dates import cancelled_word, format_date, format_day, format_time, format_when
+from fedibridge.events import is_cancelled_title
+from fedibridge.models import ContentWarningRule, Entry, Event, Image, Post, ServerLimits, Style
 from fedibridge.urls import URL_PATTERN, strip_tracking, trim_url_match
 
 __all__ = [
+    "EVENT_FIELDS",
     "TEMPLATE_FIELDS",
     "WORD_JOINER",
     "content_warning",
@@ -42,8 +45,11 @@ __all__ = [
     "truncate",
 ]
 
-TEMPLATE_FIELDS: Final = frozenset(
-    {"title", "summary", "link", "hashtags", "feed", "published", "author", "categories"}
+# Fields of events (a calendar's items, or RSS items with event dates); empty for others.
+EVENT_FIELDS: Final = frozenset({"starts", "ends", "when", "location", "date", "time"})
+TEMPLATE_FIELDS: Final = (
+    frozenset({"title", "summary", "link", "hashtags", "feed", "published", "author", "categories"})
+    | EVENT_FIELDS
 )
 
 ELLIPSIS: Final = "…"
@@ -692,7 +698,7 @@ def _fields(entry: Entry, style: Style, tags: list[str]) -> dict[str, str]:
     # already tomorrow in UTC).
     published = entry.published.astimezone(style.timezone).date() if entry.published else None
     from_feed = {
-        "title": _clean_urls_in(_one_line(entry.title)),
+        "title": _clean_urls_in(_one_line(_title(entry, language))),
         "summary": _summary_text(entry),
         "feed": _one_line(style.feed_title),
         "author": _one_line(entry.author),
@@ -703,6 +709,41 @@ def _fields(entry: Entry, style: Style, tags: list[str]) -> dict[str, str]:
         "link": _clean_url(entry.link) if entry.link else "",
         "hashtags": " ".join(tags),
         "published": format_date(published, language, style.date_format) if published else "",
+        **_event_fields(entry.event, style, language, live),
+    }
+
+
+def _day_and_time(moment: datetime, all_day: bool, language: str | None) -> str:
+    day = format_day(moment.date(), language)
+    return day if all_day else f"{day}, {format_time(moment)}"
+
+
+def _title(entry: Entry, language: str | None) -> str:
+    """The title; a cancelled event's says so, when the website's title does not."""
+    event = entry.event
+    if event is None or not event.cancelled or is_cancelled_title(entry.title):
+        return entry.title
+    return f"{cancelled_word(language).upper()}: {entry.title}"
+
+
+def _event_fields(
+    event: Event | None, style: Style, language: str | None, live: list[str] | None
+) -> dict[str, str]:
+    """{starts} "Saturday 6 December, 10:30", {ends}, {when} "Saturday 6 December,
+    10:30-11:30" or "…, all day", {date} (as {published}), {time} "10:30", {location}; in the
+    library's zone (DST included) and the post's language."""
+    if event is None:
+        return dict.fromkeys(EVENT_FIELDS, "")
+    starts = event.starts.astimezone(style.timezone)
+    ends = event.ends.astimezone(style.timezone) if event.ends else None
+    last = ends - timedelta(days=1) if ends is not None and event.all_day else ends
+    return {
+        "starts": _day_and_time(starts, event.all_day, language),
+        "ends": "" if last is None else _day_and_time(last, event.all_day, language),
+        "when": format_when(starts, ends, event.all_day, language),
+        "date": format_date(starts.date(), language, style.date_format),
+        "time": "" if event.all_day else format_time(starts),
+        "location": defuse(_one_line(event.location), live),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from fedibridge.models import Post
 
@@ -16,6 +17,8 @@ class PostOutcome:
     post: Post
     status_url: str | None = None
     error: str | None = None
+    kind: str = "post"  # or "reminder" (of an event)
+    at: datetime | None = None  # when a reminder is due (previews)
 
 
 @dataclass(slots=True)

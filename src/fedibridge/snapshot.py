@@ -15,12 +15,13 @@ from fedibridge import __version__, advice
 from fedibridge.activity import DaemonView, PollCount
 from fedibridge.config import Settings
 from fedibridge.health import Health, assess
-from fedibridge.state import AccountRow, FeedCounts, FeedRow, ItemRow, State
+from fedibridge.state import AccountRow, FeedCounts, FeedRow, ItemRow, State, UpcomingReminder
 
 Level = Literal["ok", "waiting", "attention", "failing", "paused", "new"]
 
 CHART_DAYS = 30
 LATEST_POSTS = 10
+NEXT_REMINDERS = 10
 WAITING_SHOWN = 20
 
 
@@ -74,6 +75,8 @@ class StatusSnapshot:
     waiting: tuple[WaitingItem, ...]
     waiting_total: int
     posts_per_day: tuple[tuple[date, int], ...]  # oldest first, CHART_DAYS days up to today
+    reminders: tuple[UpcomingReminder, ...] = ()  # the next reminders of events, soonest first
+    timezone: str = "UTC"  # [bridge] timezone, in which reminders are shown
 
     def named(self, level: Level) -> list[str]:
         """'feed “news”', 'account “main”': everything at this level, for sentences."""
@@ -113,6 +116,8 @@ def take(
         waiting=tuple(WaitingItem(i, advice.for_item(i.feed, i.state, i.reason)) for i in waiting),
         waiting_total=sum(f.counts.pending + f.counts.failed for f in feeds),
         posts_per_day=_per_day(state, now),
+        reminders=tuple(state.upcoming_reminders(NEXT_REMINDERS)),
+        timezone=settings.bridge.timezone,
     )
 
 

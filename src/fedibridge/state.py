@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from fedibridge.errors import StateError
-from fedibridge.models import Correction, Entry, Image, Known, NewEntry, Validators
+from fedibridge.models import Correction, Entry, Event, Image, Known, NewEntry, Validators
 from fedibridge.plan import fingerprint
 
 EntryState = Literal["pending", "posted", "skipped", "failed"]
@@ -96,6 +96,29 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0003_event_reminders",
+        """
+        -- Reminders of events (remind, remind_before): one row per event and reminder.
+        CREATE TABLE reminders (
+            feed TEXT NOT NULL,
+            key TEXT NOT NULL,  -- the event's entry key
+            label TEXT NOT NULL,  -- which reminder: "at 08:00", "1d before"
+            due_at TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'posted', 'dropped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            attempted_at TEXT,
+            status_id TEXT,
+            status_url TEXT,
+            posted_at TEXT,
+            reason TEXT,  -- why it was dropped
+            PRIMARY KEY (feed, key, label)
+        );
+        CREATE INDEX reminders_by_due ON reminders (feed, state, due_at);
+        -- The web page a feed belongs to (its <link>), which a digest points to.
+        CREATE TABLE feed_pages (feed TEXT PRIMARY KEY, link TEXT NOT NULL);
+        """,
+    ),
 )
 
 
@@ -155,6 +178,28 @@ class EditItem:
     key: str
     entry: Entry
     status_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DueReminder:
+    """A reminder whose time has come, with its event as last read and the announcement."""
+
+    feed: str
+    key: str
+    label: str
+    due_at: datetime
+    entry: Entry
+    attempts: int
+    announcement_id: str | None  # the status to reply to, when the event was announced
+
+
+@dataclass(frozen=True, slots=True)
+class UpcomingReminder:
+    feed: str
+    key: str
+    label: str
+    due_at: datetime
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -669,6 +714,131 @@ class State:
         rows = self._db.execute("SELECT key, state FROM entries WHERE feed = ?", (feed,))
         return dict(rows)
 
+    # --- reminders of events ----------------------------------------------------
+
+    def sync_reminders(
+        self, feed: str, wanted: dict[tuple[str, str], datetime], *, now: datetime
+    ) -> tuple[int, int, int]:
+        """Bring the feed's reminders in line with the calendar as just read: ``wanted`` maps
+        (event key, label) to its time, for every event ahead that is not cancelled.
+
+        A new reminder is stored only if its time is still to come. A pending one moves with
+        its event; one no longer wanted (the event vanished or was cancelled) is dropped. One
+        dropped earlier comes back if its event does. Returns (added, moved, dropped)."""
+        with self._transaction():
+            rows = self._db.execute(
+                "SELECT key, label, due_at, state FROM reminders WHERE feed = ?", (feed,)
+            ).fetchall()
+            known = {(key, label): (_time(due), state) for key, label, due, state in rows}
+            added = moved = dropped = 0
+            for (key, label), due in wanted.items():
+                seen = known.get((key, label))
+                if seen is None or (seen[1] == "dropped" and due > now):
+                    if due > now:
+                        self._db.execute(
+                            "INSERT OR REPLACE INTO reminders (feed, key, label, due_at, state)"
+                            " VALUES (?, ?, ?, ?, 'pending')",
+                            (feed, key, label, _iso(due)),
+                        )
+                        added += 1
+                elif seen[1] == "pending" and seen[0] != due:
+                    self._db.execute(
+                        "UPDATE reminders SET due_at = ? WHERE feed = ? AND key = ? AND label = ?",
+                        (_iso(due), feed, key, label),
+                    )
+                    moved += 1
+            for (key, label), (_, state) in known.items():
+                if state == "pending" and (key, label) not in wanted:
+                    self.drop_reminder(
+                        feed, key, label, reason="the event was cancelled or left the calendar"
+                    )
+                    dropped += 1
+        return added, moved, dropped
+
+    def due_reminders(self, feed: str, now: datetime) -> list[DueReminder]:
+        rows = self._db.execute(
+            "SELECT r.key, r.label, r.due_at, e.payload, r.attempts, e.status_id"
+            " FROM reminders r JOIN entries e ON e.feed = r.feed AND e.key = r.key"
+            " WHERE r.feed = ? AND r.state = 'pending' AND r.due_at <= ? ORDER BY r.due_at",
+            (feed, _iso(now)),
+        )
+        return [
+            DueReminder(feed, r[0], r[1], _time(r[2]) or now, _load_entry(r[3]), r[4], r[5])
+            for r in rows
+        ]
+
+    def next_reminder(self, feed: str) -> datetime | None:
+        """When the feed's next pending reminder is due (perhaps already)."""
+        row = self._db.execute(
+            "SELECT MIN(due_at) FROM reminders WHERE feed = ? AND state = 'pending'", (feed,)
+        ).fetchone()
+        return _time(row[0]) if row else None
+
+    def upcoming_reminders(self, limit: int, feed: str | None = None) -> list[UpcomingReminder]:
+        if "0003_event_reminders" not in self._applied_migrations():
+            return []  # a read-only look at a database from before reminders
+        rows = self._db.execute(
+            "SELECT r.feed, r.key, r.label, r.due_at,"
+            " COALESCE(json_extract(e.payload, '$.title'), '')"
+            " FROM reminders r JOIN entries e ON e.feed = r.feed AND e.key = r.key"
+            " WHERE r.state = 'pending' AND (? IS NULL OR r.feed = ?)"
+            " ORDER BY r.due_at LIMIT ?",
+            (feed, feed, limit),
+        )
+        return [UpcomingReminder(r[0], r[1], r[2], _time(r[3]) or _EPOCH, r[4]) for r in rows]
+
+    def mark_reminder_attempt(self, feed: str, key: str, label: str, *, now: datetime) -> None:
+        self._db.execute(
+            "UPDATE reminders SET attempts = attempts + 1, attempted_at = ?"
+            " WHERE feed = ? AND key = ? AND label = ?",
+            (_iso(now), feed, key, label),
+        )
+
+    def mark_reminder_posted(
+        self,
+        feed: str,
+        key: str,
+        label: str,
+        *,
+        status_id: str,
+        status_url: str | None,
+        now: datetime,
+    ) -> None:
+        self._db.execute(
+            "UPDATE reminders SET state = 'posted', status_id = ?, status_url = ?, posted_at = ?"
+            " WHERE feed = ? AND key = ? AND label = ?",
+            (status_id, status_url, _iso(now), feed, key, label),
+        )
+
+    def drop_reminder(self, feed: str, key: str, label: str, *, reason: str) -> None:
+        self._db.execute(
+            "UPDATE reminders SET state = 'dropped', reason = ?"
+            " WHERE feed = ? AND key = ? AND label = ? AND state = 'pending'",
+            (reason, feed, key, label),
+        )
+
+    def set_feed_page(self, feed: str, link: str) -> None:
+        self._db.execute(
+            "INSERT INTO feed_pages (feed, link) VALUES (?, ?)"
+            " ON CONFLICT (feed) DO UPDATE SET link = excluded.link",
+            (feed, link),
+        )
+
+    def feed_page(self, feed: str) -> str | None:
+        row = self._db.execute("SELECT link FROM feed_pages WHERE feed = ?", (feed,)).fetchone()
+        return str(row[0]) if row else None
+
+    def last_posted_at(self, feed: str) -> datetime | None:
+        row = self._db.execute(
+            "SELECT MAX(posted_at) FROM entries WHERE feed = ? AND state = 'posted'", (feed,)
+        ).fetchone()
+        return _time(row[0]) if row else None
+
+    def reminder_states(self, feed: str) -> dict[tuple[str, str], str]:
+        """Every reminder of a feed with its state (for tests)."""
+        rows = self._db.execute("SELECT key, label, state FROM reminders WHERE feed = ?", (feed,))
+        return {(key, label): state for key, label, state in rows}
+
 
 class StateLock:
     """An exclusive lock beside the database: one bridge process per state file."""
@@ -710,6 +880,11 @@ def _dump_entry(entry: Entry) -> str:
     for name in ("published", "updated"):
         value = data[name]
         data[name] = _iso(value) if value is not None else None
+    if entry.event is None:
+        del data["event"]  # entries without one are stored as before events existed
+    else:
+        data["event"]["starts"] = _iso(entry.event.starts)
+        data["event"]["ends"] = _opt_iso(entry.event.ends)
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -727,7 +902,25 @@ def _load_entry(payload: str) -> Entry:
         published=_time(data["published"]),
         updated=_time(data["updated"]),
         images=tuple(Image(**image) for image in data["images"]),
+        event=_load_event(data.get("event")),
     )
+
+
+def _load_event(data: dict[str, Any] | None) -> Event | None:
+    if data is None:
+        return None
+    starts = _time(data["starts"])
+    assert starts is not None
+    return Event(
+        starts=starts,
+        ends=_time(data["ends"]),
+        all_day=data["all_day"],
+        location=data["location"],
+        cancelled=data["cancelled"],
+    )
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 def _iso(moment: datetime) -> str:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from html import escape
+from zoneinfo import ZoneInfo
 
 from fedibridge.advice import describe_interval
 from fedibridge.snapshot import (
@@ -105,6 +106,7 @@ def render_page(snapshot: StatusSnapshot) -> str:
         _feeds(snapshot.feeds, now),
         _accounts(snapshot.accounts, now),
         _waiting(snapshot.waiting, snapshot.waiting_total, now),
+        _reminders(snapshot),
         _latest(snapshot.latest_posts, now),
         _chart(snapshot.posts_per_day),
         "</main>",
@@ -236,6 +238,25 @@ def _waiting(items: Iterable[WaitingItem], total: int, now: datetime) -> str:
         f'{heading}\n{more}<div class="wrap"><table>\n{head}\n<tbody>\n'
         + "\n".join(rows)
         + "\n</tbody></table></div>\n</section>"
+    )
+
+
+def _reminders(snapshot: StatusSnapshot) -> str:
+    """The next reminders of events, when any feed has them."""
+    if not snapshot.reminders:
+        return ""
+    zone = ZoneInfo(snapshot.timezone)
+    items = [
+        f"<li>{_text(r.title or r.key)}"
+        f'<span class="sub">feed {_text(r.feed)}, reminder {_text(r.label)}: '
+        f'<time datetime="{r.due_at.isoformat()}">'
+        f"{r.due_at.astimezone(zone):%a %d %b %H:%M} ({_text(snapshot.timezone)})</time>"
+        f", {_ago(r.due_at, snapshot.taken_at)}</span></li>"
+        for r in snapshot.reminders
+    ]
+    return (
+        '<section aria-labelledby="reminders">\n<h2 id="reminders">Next reminders</h2>\n'
+        '<ol class="posts">\n' + "\n".join(items) + "\n</ol>\n</section>"
     )
 
 

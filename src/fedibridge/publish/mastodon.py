@@ -189,6 +189,7 @@ class MastodonPublisher:
                 sensitive=post.sensitive,
                 media_ids=list(media_ids) or None,
                 idempotency_key=idempotency_key,
+                in_reply_to_id=post.in_reply_to,
             )
         )
         return Published(status_id=str(status["id"]), url=status.get("url") or status.get("uri"))

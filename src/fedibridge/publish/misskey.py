@@ -117,6 +117,8 @@ class MisskeyPublisher:
         }
         if media_ids:
             payload["fileIds"] = list(media_ids)
+        if post.in_reply_to:
+            payload["replyId"] = post.in_reply_to
         self._pacer.wait()
         note = self._call("notes/create", payload).get("createdNote")
         if not isinstance(note, dict) or "id" not in note:
