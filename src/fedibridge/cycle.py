@@ -41,6 +41,7 @@ from fedibridge.publish.detect import open_publisher, public_limits
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
 from fedibridge.state import FeedRow, OutboxItem, State
+from fedibridge.transfer import Deadline, Timing, WebsiteBusy, Websites
 
 log = logging.getLogger("fedibridge")
 
@@ -70,18 +71,22 @@ class Bridge:
         clock: Clock = utc_now,
         stop: threading.Event | None = None,
         rand: Callable[[], float] = random.random,
+        timing: Timing | None = None,
     ) -> None:
         self.settings = settings
         self.dry_run = dry_run
         self.clock = clock
         self.rand = rand
+        self.timing = timing or Timing()
         self.stop = stop or threading.Event()
         self.http = make_client(settings.bridge.contact)
         self._user_agent = self.http.headers["User-Agent"]
         self._publishers: dict[str, Publisher] = {}
         # One delivery at a time per account: keeps posting order and the server's rate budget.
         self._account_locks = {name: threading.Lock() for name in settings.accounts}
-        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        # At most PER_HOST_REQUESTS transfers at a time to one website: library sites often
+        # live on small shared hosting, and one library may have many feeds there.
+        self.websites = Websites(PER_HOST_REQUESTS)
         self._hosts_lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[State] = []
@@ -111,25 +116,22 @@ class Bridge:
     def _read(self, name: str, validators: Validators) -> tuple[Fetched, ParsedFeed | None]:
         """Fetch and parse one feed; no ParsedFeed when the server said "not modified"."""
         config = self.settings.feeds[name]
-        with self._host_slot(config.url):
-            fetched = fetch(
-                self.http,
-                config.url,
-                validators,
-                allow_private_network=config.allow_private_network,
-            )
+        wait = self.timing.feed
+        try:
+            # Slots are held for at most a deadline: waiting two is enough to get one.
+            with self.websites.slot(config.url, 2 * wait):
+                fetched = fetch(
+                    self.http,
+                    config.url,
+                    validators,
+                    allow_private_network=config.allow_private_network,
+                    deadline=Deadline(wait, self.stop),
+                )
+        except WebsiteBusy as error:
+            raise FeedUnavailable(f"{str(error).capitalize()}; trying again later.") from None
         if fetched.body is None:
             return fetched, None
         return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type)
-
-    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
-        """At most PER_HOST_REQUESTS requests at a time to one website: library sites often
-        live on small shared hosting, and one library may have many feeds there."""
-        host = urlsplit(url).hostname or ""
-        with self._hosts_lock:
-            if host not in self._hosts:
-                self._hosts[host] = threading.BoundedSemaphore(PER_HOST_REQUESTS)
-            return self._hosts[host]
 
     def _state(self) -> State:
         """This thread's connection to the state database, opened on first use.
@@ -160,7 +162,9 @@ class Bridge:
         try:
             fetched, parsed = self._read(name, row.validators if row else Validators())
         except FeedError as error:
-            if not self.dry_run:
+            if self.stop.is_set():  # cut short by the stop: not the website's fault
+                report.say("stopping: not polled to its end; polled again at the next start")
+            elif not self.dry_run:
                 self._fetch_failed(state, name, row, error, now, report)
             else:
                 report.problem(_feed_problem(name, error))
@@ -301,7 +305,8 @@ class Bridge:
                 PostOutcome(name, i.key, render(i.entry, style, limits)) for i in items
             ]
             return
-        with self._account_locks[account]:
+        lock = self._account_locks[account]
+        with lock:
             waiting = state.account(account)
             if waiting.retry_at is not None and waiting.retry_at > self.clock():
                 report.problem(f"{len(items)} items wait: {waiting.problem}")
@@ -314,23 +319,27 @@ class Bridge:
             except ServerUnavailable as error:
                 report.problem(f"{len(items)} items wait: {error}")
                 return
-            delivery = Delivery(
-                state=state,
-                publisher=publisher,
-                account=account,
-                style=style,
-                limits=limits,
-                report=report,
-                clock=self.clock,
-                rand=self.rand,
-                http=self.http,
-                allow_private_network=config.allow_private_network,
-                pacing=self.settings.pacing_for(name),
-                image_from_page=config.image_from_page,
-                trusted_host=urlsplit(config.url).hostname,
-            )
-            if delivery.run(items, self.stop):
-                delivery.correct(edits, self.stop)
+        # The lock is taken again per item, after its pictures are downloaded.
+        delivery = Delivery(
+            state=state,
+            publisher=publisher,
+            account=account,
+            style=style,
+            limits=limits,
+            report=report,
+            clock=self.clock,
+            rand=self.rand,
+            http=self.http,
+            allow_private_network=config.allow_private_network,
+            pacing=self.settings.pacing_for(name),
+            image_from_page=config.image_from_page,
+            trusted_host=urlsplit(config.url).hostname,
+            lock=lock,
+            websites=self.websites,
+            timing=self.timing,
+        )
+        if delivery.run(items, self.stop):
+            delivery.correct(edits, self.stop)
 
     # --- looking without posting ------------------------------------------------
 

@@ -7,20 +7,32 @@ the request itself always carries the same Idempotency-Key for the same item.
 
 A refused post is parked as ``failed`` and the others go on; a server that is down or a token
 that is refused stops the round, leaving every remaining item ``pending``.
+
+An item's pictures are downloaded before the account's lock is taken: a website that sends a
+picture slowly holds up that item only (for at most the picture deadline), never the other
+feeds of the account. A picture not had in time is left out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
 
-from fedibridge.errors import AccountUnusable, EditUnsupported, PostRejected, ServerUnavailable
-from fedibridge.media import ImageUnavailable, download, page_picture
+from fedibridge.errors import (
+    AccountUnusable,
+    EditUnsupported,
+    FedibridgeError,
+    PostRejected,
+    ServerUnavailable,
+)
+from fedibridge.media import ImageUnavailable, Picture, download, page_picture
 from fedibridge.models import Entry, Image, OwnPost, Post, ServerLimits, Style
 from fedibridge.plan import (
     MEDIA_BUDGET,
@@ -36,8 +48,19 @@ from fedibridge.publish import Published, Publisher
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
 from fedibridge.state import EditItem, OutboxItem, State
+from fedibridge.transfer import Deadline, Timing, Websites
 
 Clock = Callable[[], datetime]
+
+Download = tuple[Image, Picture | ImageUnavailable]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An item's post and its pictures, had before the account's lock is taken."""
+
+    post: Post
+    downloads: list[Download]
 
 
 @dataclass
@@ -55,25 +78,38 @@ class Delivery:
     pacing: Pacing = field(default_factory=Pacing)
     image_from_page: bool = False
     trusted_host: str | None = None  # the configured feed's host: its own pages are trusted
+    # One delivery at a time per account (posting order, rate budget); held per item.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    websites: Websites | None = None  # at most a few transfers at a time per website
+    timing: Timing = field(default_factory=Timing)
     _recent: list[OwnPost] | None = field(default=None, init=False)
     _healthy: bool = field(default=False, init=False)
     _posted_count: int = field(default=0, init=False)
 
     def run(self, items: list[OutboxItem], stop: threading.Event) -> bool:
         """Post the items in order. False when the account can take no more for now."""
-        self.state.forget_actions_before(self.clock() - STATUS_BUDGET.window)
+        with self.lock:
+            self.state.forget_actions_before(self.clock() - STATUS_BUDGET.window)
         for number, item in enumerate(items):
             if stop.is_set():
                 self.report.say("stopping: the remaining items stay pending for the next start")
                 return False
-            if not self._may_post_now(len(items) - number) or not self._keep_spacing(stop):
+            if not self._may_post_now(len(items) - number):
                 return False
-            if not self._room_in_budget() or not self._deliver(item):
-                return False
+            prepared = self._prepare(item, stop)
+            with self.lock:
+                if self._paused() or not self._keep_spacing(stop):
+                    return False
+                if not self._room_in_budget() or not self._deliver(item, prepared):
+                    return False
         return True
 
     def correct(self, edits: list[EditItem], stop: threading.Event) -> None:
         """Edit posts whose item the website corrected. Never changes visibility."""
+        with self.lock:
+            self._correct(edits, stop)
+
+    def _correct(self, edits: list[EditItem], stop: threading.Event) -> None:
         for edit in edits:
             if stop.is_set() or self._quiet(len(edits)) or not self._room_in_budget():
                 return
@@ -98,9 +134,39 @@ class Delivery:
                 self.report.say(f"{_describe(edit.entry)} changed on the website; post corrected")
             self.state.mark_edited(edit.feed, edit.key)
 
-    def _deliver(self, item: OutboxItem) -> bool:
+    def _prepare(self, item: OutboxItem, stop: threading.Event) -> _Prepared:
+        """The item's post, with its pictures downloaded (outside the account's lock)."""
+        post = render(self._with_page_picture(item.entry, stop), self.style, self.limits)
+        return _Prepared(post, [(image, self._download(image, stop)) for image in post.media])
+
+    def _download(self, image: Image, stop: threading.Event) -> Picture | ImageUnavailable:
+        wait = self.timing.picture
+        try:
+            with self._slot(image.url, wait):
+                return download(
+                    self.http,
+                    image.url,
+                    self.limits,
+                    trusted_host=self.trusted_host,
+                    allow_private_network=self.allow_private_network,
+                    deadline=Deadline(wait, stop),
+                )
+        except ImageUnavailable as error:
+            return error
+        except FedibridgeError as error:  # the website's slots stayed taken
+            return ImageUnavailable(str(error))
+
+    def _slot(self, url: str, wait: float) -> AbstractContextManager[None]:
+        return self.websites.slot(url, wait) if self.websites else contextlib.nullcontext()
+
+    def _paused(self) -> bool:
+        """Another feed of the account may have paused it while this one downloaded."""
+        row = self.state.account(self.account)
+        return row.retry_at is not None and row.retry_at > self.clock()
+
+    def _deliver(self, item: OutboxItem, prepared: _Prepared) -> bool:
         """Post one item. False when the account can take no more posts for now."""
-        post = render(self._with_page_picture(item.entry), self.style, self.limits)
+        post = prepared.post
         if post.media and not self._room_for_media(len(post.media)):
             return False
         try:
@@ -113,7 +179,7 @@ class Delivery:
                 )
                 return True
             self.state.mark_attempt(item.feed, item.key, now=self.clock())
-            post, media_ids = self._attach_pictures(item, post)
+            post, media_ids = self._attach_pictures(item, post, prepared.downloads)
             published, post = self._send(item, post, media_ids)
         except PostRejected as error:
             reason = f"the server refused this post: {error.reason}"
@@ -149,32 +215,35 @@ class Delivery:
         )
         return self.publisher.post(post, key, media_ids), post
 
-    def _with_page_picture(self, entry: Entry) -> Entry:
+    def _with_page_picture(self, entry: Entry, stop: threading.Event) -> Entry:
         """With ``image_from_page``, an item without a picture borrows its page's og:image."""
         if not self.image_from_page or entry.images or not entry.link or not self.style.media:
             return entry
-        found = page_picture(
-            self.http,
-            entry.link,
-            trusted_host=self.trusted_host,
-            allow_private_network=self.allow_private_network,
-        )
+        wait = self.timing.page
+        try:
+            with self._slot(entry.link, wait):
+                found = page_picture(
+                    self.http,
+                    entry.link,
+                    trusted_host=self.trusted_host,
+                    allow_private_network=self.allow_private_network,
+                    deadline=Deadline(wait, stop),
+                )
+        except FedibridgeError:  # the website's slots stayed taken: no page picture this time
+            return entry
         return dataclasses.replace(entry, images=(found,)) if found else entry
 
-    def _attach_pictures(self, item: OutboxItem, post: Post) -> tuple[Post, list[str]]:
+    def _attach_pictures(
+        self, item: OutboxItem, post: Post, downloads: list[Download]
+    ) -> tuple[Post, list[str]]:
         """Upload the post's pictures with their descriptions. A picture that cannot be had is
         left out (and said so); the item is never held back for it."""
         attached: list[Image] = []
         media_ids: list[str] = []
-        for image in post.media:
+        for image, picture in downloads:
             try:
-                picture = download(
-                    self.http,
-                    image.url,
-                    self.limits,
-                    trusted_host=self.trusted_host,
-                    allow_private_network=self.allow_private_network,
-                )
+                if isinstance(picture, ImageUnavailable):
+                    raise picture  # reported below, like a refused upload
                 media_ids.append(
                     self.publisher.upload(
                         picture.data, picture.mime_type, image.alt, sensitive=post.sensitive

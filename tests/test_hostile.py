@@ -1,0 +1,239 @@
+"""A hostile web: websites that bomb, trickle, stall or redirect oddly (issue 11).
+
+Each case is a loopback website misbehaving that way (tests/hostile.py). What is checked is
+what staff rely on: the bridge ends the transfer, says why in plain words, and the other feeds
+go on. Memory and time figures are measured by bench/hostile.py, not here.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fedibridge.config import load_settings
+from fedibridge.cycle import PER_HOST_REQUESTS, Bridge
+from fedibridge.errors import FeedGone, FeedUnavailable, NotAFeed
+from fedibridge.fetch import fetch, make_client
+from fedibridge.media import ImageUnavailable, download
+from fedibridge.models import ServerLimits, Validators
+from fedibridge.transfer import Deadline, Timing
+from tests.conftest import Mastodon
+from tests.hostile import HostileSite
+from tests.running import Running
+from tests.test_cli import once, rss, write_config
+
+LIMITS = ServerLimits()
+
+
+@pytest.fixture
+def site() -> Iterator[HostileSite]:
+    with HostileSite(rss(1, 2)) as served:
+        yield served
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with make_client(None) as http:
+        yield http
+
+
+def get_feed(client: httpx.Client, url: str, seconds: float = 60) -> None:
+    fetch(client, url, Validators(), deadline=Deadline(seconds))
+
+
+def get_picture(client: httpx.Client, url: str, seconds: float = 60) -> None:
+    download(
+        client,
+        url,
+        LIMITS,
+        trusted_host="127.0.0.1",
+        allow_private_network=False,
+        deadline=Deadline(seconds),
+    )
+
+
+# --- decompression bombs --------------------------------------------------------------------
+
+
+def test_a_stacked_gzip_bomb_is_refused_before_anything_is_inflated(site, client) -> None:
+    with pytest.raises(FeedUnavailable, match="compressed 2 times over \\(gzip, gzip\\)"):
+        get_feed(client, site.url("/bomb-gzip-gzip.rss"))
+
+
+def test_a_gzip_bomb_stops_at_the_size_limit(site, client) -> None:
+    # 200 MB of zeros in 200 KB: refused after 10 MB of it were inflated, never all of it.
+    with pytest.raises(NotAFeed, match="larger than 10 MB"):
+        get_feed(client, site.url("/bomb-gzip.rss"))
+
+
+def test_a_compression_fedibridge_does_not_read_is_named(site, client) -> None:
+    with pytest.raises(FeedUnavailable, match="compressed as 'br', which fedibridge does not"):
+        get_feed(client, site.url("/brotli.rss"))
+
+
+def test_the_bridge_asks_only_for_compressions_it_can_bound(site, client) -> None:
+    get_feed(client, site.url("/feed.rss"))
+    assert client.headers["Accept-Encoding"] == "gzip, deflate"
+
+
+def test_bombs_sent_as_pictures_are_left_out(site, client) -> None:
+    with pytest.raises(ImageUnavailable, match="larger than the server accepts"):
+        get_picture(client, site.url("/bomb-gzip.png"))
+    with pytest.raises(ImageUnavailable, match="compressed 2 times over"):
+        get_picture(client, site.url("/bomb-gzip-gzip.png"))
+
+
+def test_a_bomb_then_a_good_feed_in_one_run(tmp_path, site, mastodon) -> None:
+    config = two_feeds(tmp_path, site.url("/bomb-gzip-gzip.rss"), site.url("/feed.rss"), mastodon)
+    assert once(config) == 1  # the bomb is a problem, reported; not a crash
+    assert "/feed.rss" in site.seen  # the next feed was polled
+    settings = load_settings(config)
+    from fedibridge.state import State
+
+    state = State.open(settings.bridge.state_path)
+    try:
+        bombed = state.feed("bomb")
+        good = state.feed("good")
+    finally:
+        state.close()
+    # The failure is recorded (with its backoff), so cron does not repeat it at every run.
+    assert bombed is not None and bombed.last_error and "2 times over" in bombed.last_error
+    assert bombed.next_poll_at is not None and bombed.gone_since is None
+    assert good is not None and good.last_error is None
+
+
+# --- websites that trickle or stall ---------------------------------------------------------
+
+
+def test_a_trickling_feed_ends_at_the_deadline(site, client) -> None:
+    with pytest.raises(FeedUnavailable, match="took longer than 1 seconds") as raised:
+        get_feed(client, site.url("/trickle.rss"), seconds=1)
+    assert "try again later" in str(raised.value)
+
+
+def test_a_website_that_never_sends_its_headers_ends_at_the_deadline(site, client) -> None:
+    with pytest.raises(FeedUnavailable, match="took longer than 1 seconds"):
+        get_feed(client, site.url("/silent.rss"), seconds=1)
+
+
+def test_a_trickling_picture_is_left_out_at_the_deadline(site, client) -> None:
+    with pytest.raises(ImageUnavailable, match="took longer than 1 seconds"):
+        get_picture(client, site.url("/trickle-picture.png"), seconds=1)
+
+
+def test_a_stop_ends_a_trickling_transfer(site, client) -> None:
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    with pytest.raises(FeedUnavailable, match="fedibridge is stopping"):
+        fetch(client, site.url("/trickle.rss"), Validators(), deadline=Deadline(60, stop))
+
+
+def test_a_stuck_website_holds_only_its_own_slots(tmp_path, site, feed_server, mastodon) -> None:
+    """Two trickling feeds take the website's two slots until the deadline, no longer: the
+    website's good feed is polled after them, another website's at once."""
+    # Another website: another name for the loopback address.
+    elsewhere = feed_server.serve("/other.rss", rss(1)).replace("127.0.0.1", "localhost")
+    feeds = {
+        "slow1": site.url("/trickle1.rss"),
+        "slow2": site.url("/trickle2.rss"),
+        "good": site.url("/feed.rss"),
+        "other": elsewhere,
+    }
+    config = many_feeds(tmp_path, feeds, mastodon)
+    bridge = Bridge(load_settings(config), timing=Timing(feed=1.5))
+    try:
+        with ThreadPoolExecutor(len(feeds)) as pool:
+            reports = dict(zip(feeds, pool.map(bridge.run_feed, feeds), strict=True))
+    finally:
+        bridge.close()
+    assert not reports["slow1"].ok and "took longer than 1.5 seconds" in reports["slow1"].lines[0]
+    assert not reports["slow2"].ok
+    assert reports["good"].ok and reports["other"].ok
+    assert site.most_at_once <= PER_HOST_REQUESTS
+
+
+def test_a_trickling_picture_holds_up_no_other_feed_of_the_account(
+    tmp_path, site, feed_server, mastodon
+) -> None:
+    picture_feed = feed_server.serve("/pictures.rss", rss(1))
+    plain_feed = feed_server.serve("/plain.rss", rss(1))
+    config = many_feeds(tmp_path, {"pictures": picture_feed, "plain": plain_feed}, mastodon)
+    assert once(config) == 0  # first contact: the baseline
+    feed_server.serve("/pictures.rss", with_picture(rss(1, 2), site.url("/trickle-picture.png")))
+    feed_server.serve("/plain.rss", rss(1, 3))
+    bridge = Bridge(load_settings(config), timing=Timing(picture=5))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            slow = pool.submit(bridge.run_feed, "pictures")
+            wait_until(lambda: "/trickle-picture.png" in site.seen)
+            pool.submit(bridge.run_feed, "plain").result()
+            # The other feed of the account posted while the picture was still arriving.
+            assert not slow.done()
+            report = slow.result()
+    finally:
+        bridge.close()
+    assert any("left out: it took longer than 5 seconds" in line for line in report.lines)
+    contents = [status["content"] for status in mastodon.statuses()]
+    assert len(contents) == 2 and "Event number 3" in contents[0]
+    assert "Event number 2" in contents[1]  # posted, without its picture
+
+
+def test_sigterm_ends_the_daemon_whatever_is_in_flight(tmp_path, site, mastodon) -> None:
+    config = two_feeds(tmp_path, site.url("/trickle.rss"), site.url("/silent.rss"), mastodon)
+    with Running(config) as daemon:
+        daemon.wait_for("started")
+        wait_until(lambda: {"/trickle.rss", "/silent.rss"} <= set(site.seen))
+        assert daemon.stop() == 0  # Running.stop gives it 20 s, then kills it
+    assert daemon.count("Traceback") == 0
+
+
+# --- redirects and wording ------------------------------------------------------------------
+
+
+def test_a_redirect_to_another_scheme_is_a_passing_problem(site, client) -> None:
+    with pytest.raises(FeedUnavailable) as raised:
+        get_feed(client, site.url("/gopher.rss"))
+    assert not isinstance(raised.value, FeedGone)
+    message = str(raised.value)
+    assert "redirected to gopher://example.org/1/feed" in message
+    assert "which fedibridge does not follow" in message
+
+
+def test_an_html_page_sent_as_a_picture_is_called_so(site, client) -> None:
+    with pytest.raises(ImageUnavailable, match="a web page \\(text/html\\)"):
+        get_picture(client, site.url("/html-picture.png"))
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def two_feeds(tmp_path: Path, first: str, second: str, mastodon: Mastodon) -> Path:
+    return many_feeds(tmp_path, {"bomb": first, "good": second}, mastodon)
+
+
+def many_feeds(tmp_path: Path, feeds: dict[str, str], mastodon: Mastodon) -> Path:
+    config = write_config(tmp_path, "unused", mastodon.url)
+    head = config.read_text().split("[feeds.events]")[0]
+    lines = "".join(f'\n[feeds.{name}]\nurl = "{url}"\n' for name, url in feeds.items())
+    config.write_text(head + textwrap.dedent(lines))
+    return config
+
+
+def with_picture(feed: bytes, picture_url: str) -> bytes:
+    """The feed with a picture on its newest item."""
+    enclosure = f'<enclosure url="{picture_url}" type="image/png" length="72"/></item>'
+    return feed.replace(b"</item>", enclosure.encode(), 1)
+
+
+def wait_until(condition: object, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the website never saw the request"
+        time.sleep(0.02)
