@@ -7,6 +7,10 @@ go on. Memory and time figures are measured by bench/hostile.py, not here.
 
 from __future__ import annotations
 
+import random
+import resource
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -23,6 +27,7 @@ from fedibridge.errors import FeedGone, FeedUnavailable, NotAFeed
 from fedibridge.fetch import fetch, make_client
 from fedibridge.media import ImageUnavailable, download
 from fedibridge.models import ServerLimits, Validators
+from fedibridge.plan import first_polls
 from fedibridge.transfer import Deadline, Timing
 from tests.conftest import Mastodon
 from tests.hostile import HostileSite
@@ -237,3 +242,119 @@ def wait_until(condition: object, timeout: float = 20) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "the website never saw the request"
         time.sleep(0.02)
+
+
+# --- state problems ---------------------------------------------------------------------------
+
+
+def run_once(
+    config: Path, *, file_size_limit: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    def limit() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "fedibridge", "--config", str(config), "once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+    )
+
+
+def test_a_state_folder_that_cannot_be_written_is_named_with_the_fix(
+    tmp_path, feed_server, mastodon
+) -> None:
+    # The tests run as root, for whom chmod changes nothing, and mounting a read-only volume
+    # needs privileges a test should not ask for: /sys is a folder nobody may create files in
+    # (read-only in containers, EPERM elsewhere), as a read-only volume is.
+    config = write_config(tmp_path, feed_server.serve("/events.rss", rss(1)), mastodon.url)
+    config.write_text(
+        config.read_text().replace(
+            'state_path = "state/fedibridge.sqlite3"',
+            'state_path = "/sys/fedibridge/fedibridge.sqlite3"',
+        )
+    )
+    result = run_once(config)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "/sys/fedibridge/fedibridge.sqlite3" in result.stderr
+    assert "read-only or belongs to another user" in result.stderr
+    assert "bridge.state_path" in result.stderr
+
+
+def test_a_damaged_state_file_is_named_with_the_fix(tmp_path, feed_server, mastodon) -> None:
+    config = write_config(tmp_path, feed_server.serve("/events.rss", rss(1)), mastodon.url)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "fedibridge.sqlite3").write_bytes(b"not a database at all" * 100)
+    result = run_once(config)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "fedibridge.sqlite3 cannot be read" in result.stderr
+    assert "Restore it from a backup" in result.stderr
+
+
+def test_a_full_disk_stops_with_a_message_and_loses_nothing(
+    tmp_path, feed_server, mastodon
+) -> None:
+    """A full disk is simulated with a file size limit (RLIMIT_FSIZE) on the `once` process:
+    SQLite then fails to write exactly as on a full disk, without needing a small volume."""
+    big = {"summary": "A long description. " * 1000}  # 20 KB an item
+    first = feed_server.serve("/first.rss", rss(1, **big))
+    second = feed_server.serve("/second.rss", rss(1, **big))
+    config = many_feeds(tmp_path, {"first": first, "second": second}, mastodon)
+    assert run_once(config).returncode == 0  # the baseline
+    feed_server.serve("/first.rss", rss(1, 2, 3, 4, 5, **big))
+    feed_server.serve("/second.rss", rss(1, 2, 3, 4, 5, **big))
+
+    full = run_once(config, file_size_limit=64 * 1024)
+
+    assert full.returncode == 2, full.stderr
+    assert "Traceback" not in full.stderr
+    assert "fedibridge.sqlite3 could not be written: the disk is full" in full.stderr
+    assert "Free space" in full.stderr
+    # Both feeds were still read, and nothing was half-recorded: nothing posted yet.
+    assert len(feed_server.requests_to("/second.rss")) == 2
+    assert mastodon.statuses() == []
+
+    again = run_once(config)  # the space is back
+    assert again.returncode == 0, again.stdout + again.stderr
+    contents = [status["content"] for status in mastodon.statuses()]
+    assert len(contents) == 8  # 4 new items per feed, each posted once
+
+
+def test_a_full_disk_stops_the_daemon_with_exit_2(tmp_path, feed_server, mastodon) -> None:
+    big = {"summary": "A long description. " * 1000}
+    config = write_config(tmp_path, feed_server.serve("/events.rss", rss(1, **big)), mastodon.url)
+    assert run_once(config).returncode == 0  # the baseline
+    feed_server.serve("/events.rss", rss(1, 2, 3, 4, 5, **big))
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "fedibridge", "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limit,
+    )
+    assert result.returncode == 2, result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "could not be written: the disk is full" in result.stdout
+    assert mastodon.statuses() == []
+
+
+# --- the first round of polls -------------------------------------------------------------------
+
+
+def test_many_feeds_are_all_first_polled_within_their_interval() -> None:
+    offsets = first_polls([60.0] * 5000, random.Random(1).random)
+    assert max(offsets) <= 60 * 1.1
+    assert offsets == sorted(offsets)  # in the order of the configuration
+
+
+def test_a_few_feeds_are_first_polled_a_second_apart() -> None:
+    offsets = first_polls([900.0, 900.0, 3600.0], lambda: 0.5)
+    assert offsets == [0.5, 1.5, 2.5]

@@ -25,6 +25,7 @@ from fedibridge.errors import (
     FeedGone,
     FeedUnavailable,
     ServerUnavailable,
+    StateError,
 )
 from fedibridge.fetch import fetch, make_client
 from fedibridge.models import Entry, Fetched, ParsedFeed, ServerLimits, Validators
@@ -40,7 +41,7 @@ from fedibridge.publish import Publisher
 from fedibridge.publish.detect import open_publisher, public_limits
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
-from fedibridge.state import FeedRow, OutboxItem, State
+from fedibridge.state import FeedRow, OutboxItem, State, state_errors
 from fedibridge.transfer import Deadline, Timing, WebsiteBusy, Websites
 
 log = logging.getLogger("fedibridge")
@@ -90,6 +91,7 @@ class Bridge:
         self._hosts_lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[State] = []
+        self.state_error: StateError | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -99,16 +101,32 @@ class Bridge:
             self._connections.clear()
 
     def run_all(self) -> list[FeedReport]:
-        return [self.run_feed(name) for name in self.settings.feeds if not self.stop.is_set()]
+        """Every feed once. A state database that cannot be written does not stop the round:
+        the other feeds are still read (nothing is recorded half-done), and ``state_error``
+        says what is wrong."""
+        reports = []
+        for name in self.settings.feeds:
+            if self.stop.is_set():
+                break
+            try:
+                reports.append(self.run_feed(name))
+            except StateError as error:
+                self.state_error = self.state_error or error
+                report = FeedReport(name)
+                report.problem("not recorded: the state database cannot be written (see below)")
+                reports.append(report)
+        return reports
 
     def run_feed(self, name: str) -> FeedReport:
+        """Poll and deliver one feed. Raises StateError when the state cannot be written."""
         report = FeedReport(name)
         if self.settings.feeds[name].paused:
             report.say("paused in the config (paused = true); not polled")
             return report
-        state = self._state()
-        unsaved = self._poll(state, name, report)
-        self._publish(state, name, report, unsaved)
+        with state_errors(self.settings.bridge.state_path):
+            state = self._state()
+            unsaved = self._poll(state, name, report)
+            self._publish(state, name, report, unsaved)
         return report
 
     # --- steps ----------------------------------------------------------------
