@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import resource
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -23,16 +24,18 @@ import pytest
 
 from fedibridge.config import load_settings
 from fedibridge.cycle import PER_HOST_REQUESTS, Bridge
-from fedibridge.errors import FeedGone, FeedUnavailable, NotAFeed
+from fedibridge.errors import FeedGone, FeedUnavailable, NotAFeed, ServerUnavailable
 from fedibridge.fetch import fetch, make_client
 from fedibridge.media import ImageUnavailable, download
 from fedibridge.models import ServerLimits, Validators
 from fedibridge.plan import first_polls
+from fedibridge.publish import mastodon as mastodon_publish
 from fedibridge.transfer import Deadline, Timing
 from tests.conftest import Mastodon
 from tests.hostile import HostileSite
+from tests.proxy import QuirkyProxy
 from tests.running import Running
-from tests.test_cli import once, rss, write_config
+from tests.test_cli import let_backoffs_expire, once, rss, write_config
 
 LIMITS = ServerLimits()
 
@@ -358,3 +361,68 @@ def test_many_feeds_are_all_first_polled_within_their_interval() -> None:
 def test_a_few_feeds_are_first_polled_a_second_apart() -> None:
     offsets = first_polls([900.0, 900.0, 3600.0], lambda: 0.5)
     assert offsets == [0.5, 1.5, 2.5]
+
+
+# --- servers that answer oddly ----------------------------------------------------------------
+
+
+def test_a_post_answered_without_a_status_id_is_reconciled_not_recorded(
+    tmp_path, feed_server, mastodon, capsys
+) -> None:
+    with QuirkyProxy(mastodon.url, ignore_idempotency_key=True) as proxy:
+        config = write_config(tmp_path, feed_server.serve("/events.rss", rss(1)), proxy.url)
+        assert once(config) == 0
+        feed_server.serve("/events.rss", rss(1, 2))
+        proxy.empty_answers_to_posts = 1
+        assert once(config) == 1
+        assert "without saying which post it made (no status id)" in capsys.readouterr().out
+        assert entry_states(config) == {"id:event-1": "skipped", "id:event-2": "pending"}
+
+        let_backoffs_expire(config)
+        assert once(config) == 0
+    assert "already on the account" in capsys.readouterr().out
+    [status] = mastodon.statuses()
+    assert stored_status_ids(config) == [str(status["id"])]
+
+
+def test_an_edit_of_a_deleted_post_concerns_that_post_only(
+    tmp_path, feed_server, mastodon, capsys
+) -> None:
+    config = write_config(tmp_path, feed_server.serve("/events.rss", rss(1)), mastodon.url)
+    once(config)
+    feed_server.serve("/events.rss", rss(1, 2))
+    once(config)
+    [status] = mastodon.statuses()
+    mastodon.client.status_delete(status["id"])
+    feed_server.serve("/events.rss", rss(1, 2).replace(b"Details of event 2.", b"Moved."))
+    capsys.readouterr()
+
+    assert once(config) == 1
+    said = capsys.readouterr().out
+    assert "is not on" in said and "cannot be corrected" in said
+    assert "Mastodon API" not in said and "account main" not in said
+    assert once(config) == 0  # asked once, not at every poll
+
+
+def entry_states(config: Path) -> dict[str, str]:
+    with sqlite3.connect(config.parent / "state" / "fedibridge.sqlite3") as db:
+        return dict(db.execute("SELECT key, state FROM entries"))
+
+
+def stored_status_ids(config: Path) -> list[str]:
+    with sqlite3.connect(config.parent / "state" / "fedibridge.sqlite3") as db:
+        return [
+            row[0] for row in db.execute("SELECT status_id FROM entries WHERE status_id NOT NULL")
+        ]
+
+
+def test_a_slow_server_is_called_slow_not_down(site, monkeypatch) -> None:
+    monkeypatch.setattr(mastodon_publish, "REQUEST_TIMEOUT", 0.5)
+    with httpx.Client(timeout=5) as http:
+        publisher = mastodon_publish.MastodonPublisher(
+            site.url("/silent"), "a-token", user_agent="fedibridge-tests", http=http
+        )
+        with pytest.raises(ServerUnavailable) as raised:
+            publisher.verify()
+    assert "did not answer within 0.5 seconds" in str(raised.value)
+    assert "down" not in str(raised.value)
