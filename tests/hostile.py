@@ -42,9 +42,12 @@ def _gzip_stream(chunks: object, size: int) -> bytes:
 class HostileSite(Served):
     """Use as a context manager; ``url(path)`` names each misbehaviour."""
 
-    def __init__(self, feed: bytes = b"", *, trickle_every: float = 0.2) -> None:
+    def __init__(
+        self, feed: bytes = b"", *, trickle_every: float = 0.2, bomb_size: int = 200 * 1024 * 1024
+    ) -> None:
         self.feed = feed
         self.trickle_every = trickle_every
+        self.bomb_size = bomb_size  # bytes once inflated
         self.seen: list[str] = []
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -77,10 +80,11 @@ class HostileSite(Served):
         if path.startswith("/feed"):
             self._send(request, 200, self.feed, {"Content-Type": "application/rss+xml"})
         elif path.startswith("/bomb-gzip-gzip"):
-            body = gzipped_zeros(200 * 1024 * 1024, layers=2)
+            body = gzipped_zeros(self.bomb_size, layers=2)
             self._send(request, 200, body, {"Content-Encoding": "gzip, gzip"})
         elif path.startswith("/bomb-gzip"):
-            self._send(request, 200, gzipped_zeros(200 * 1024 * 1024), {"Content-Encoding": "gzip"})
+            body = gzipped_zeros(self.bomb_size)
+            self._send(request, 200, body, {"Content-Encoding": "gzip"})
         elif path.startswith("/brotli"):
             self._send(request, 200, b"\x0b\x02\x80hello\x03", {"Content-Encoding": "br"})
         elif path.startswith("/trickle"):

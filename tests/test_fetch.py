@@ -421,7 +421,7 @@ def test_a_server_that_never_answers_times_out() -> None:
     with (
         silent_server() as port,
         make_client(None) as impatient,
-        pytest.raises(FeedUnavailable, match="took too long to answer \\(timeout\\)"),
+        pytest.raises(FeedUnavailable, match=r"took (too long to answer|longer than 0.3 seconds)"),
     ):
         fetch(impatient, f"http://127.0.0.1:{port}/feed.xml", Validators(), deadline=Deadline(0.3))
 

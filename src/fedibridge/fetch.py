@@ -24,6 +24,8 @@ from fedibridge.netguard import Guard, PrivateAddressRefused, check_request
 from fedibridge.transfer import (
     ACCEPT_ENCODING,
     CONNECT_TIMEOUT,
+    AnswerRefused,
+    BoundedTransport,
     Deadline,
     Timing,
     TooLarge,
@@ -61,6 +63,8 @@ def make_client(contact: str | None, timeout: float = 30.0) -> httpx.Client:
             "Accept-Encoding": ACCEPT_ENCODING,
         },
         event_hooks={"request": [check_request]},
+        # Answers are inflated by fedibridge, bounded, for every reader of this client.
+        transport=BoundedTransport(httpx.HTTPTransport()),
     )
 
 
@@ -114,6 +118,10 @@ def fetch(
         raise FeedGone(_bad_address(url), permanent=True) from error
     except TransferFailed as error:
         raise _transfer_failed(url, error) from None
+    except AnswerRefused as error:
+        raise FeedUnavailable(
+            f"The feed at {url} {error.reason}. fedibridge will try again later."
+        ) from None
     except httpx.RequestError as error:
         failure = deadline.failure()  # the deadline's cut shows as a broken connection
         if failure is not None:

@@ -17,7 +17,14 @@ from fedibridge.errors import FedibridgeError
 from fedibridge.fetch import network_problem
 from fedibridge.models import Image, ServerLimits
 from fedibridge.netguard import Guard, PrivateAddressRefused
-from fedibridge.transfer import Deadline, Timing, TooLarge, TransferFailed, read_body
+from fedibridge.transfer import (
+    AnswerRefused,
+    Deadline,
+    Timing,
+    TooLarge,
+    TransferFailed,
+    read_body,
+)
 
 # The picture formats servers accept, recognised by their first bytes: a website's
 # Content-Type header is often missing or wrong ("application/octet-stream").
@@ -71,6 +78,8 @@ def download(
         raise ImageUnavailable(f"it is larger than the server accepts ({limit})") from None
     except TransferFailed as error:
         raise ImageUnavailable(f"it {error}") from None
+    except AnswerRefused as error:
+        raise ImageUnavailable(f"it {error.reason}") from None
     except httpx.HTTPError as error:
         if (failure := deadline.failure()) is not None:
             raise ImageUnavailable(f"it {failure}") from None

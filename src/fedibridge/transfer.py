@@ -218,6 +218,82 @@ class _Inflate:
         return piece
 
 
+# ---- every answer, whoever reads it ------------------------------------------------------
+
+
+ANSWER_LIMIT = 32 * 1024 * 1024
+"""The most any answer may inflate to, whoever reads it (a fediverse server's, too)."""
+
+
+class AnswerRefused(httpx.DecodingError):
+    """An answer refused by ``BoundedTransport``: an httpx error, so every caller that handles
+    a broken answer handles this one too. ``reason`` completes "…: it <reason>"."""
+
+    def __init__(self, reason: str, request: httpx.Request) -> None:
+        self.reason = reason
+        super().__init__(f"the answer {reason}", request=request)
+
+
+class BoundedTransport(httpx.BaseTransport):
+    """Wraps httpx's transport: every answer is inflated here, one content coding at most and
+    never beyond ``limit`` bytes, instead of by httpx (whole reads, any number of layers)."""
+
+    def __init__(self, inner: httpx.BaseTransport, limit: int = ANSWER_LIMIT) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        coding = response.headers.get("Content-Encoding", "")
+        try:
+            inflate = _inflater(coding)
+        except Undecodable as error:
+            response.close()
+            raise AnswerRefused(str(error), request) from None
+        if not coding:
+            return response
+        headers = [
+            (name, value)
+            for name, value in response.headers.raw
+            if name.lower() not in (b"content-encoding", b"content-length")
+        ]
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        stream = _Inflating(response.stream, inflate, self._limit, request)
+        return httpx.Response(
+            response.status_code, headers=headers, stream=stream, extensions=response.extensions
+        )
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _Inflating(httpx.SyncByteStream):
+    def __init__(
+        self, raw: httpx.SyncByteStream, inflate: _Inflate, limit: int, request: httpx.Request
+    ) -> None:
+        self._raw = raw
+        self._inflate = inflate
+        self._limit = limit
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        try:
+            for raw in self._raw:
+                for piece in self._inflate(raw, self._limit + 1 - size):
+                    size += len(piece)
+                    if size > self._limit:
+                        raise AnswerRefused(
+                            f"is larger than {size_text(self._limit)}", self._request
+                        )
+                    yield piece
+        except Undecodable as error:
+            raise AnswerRefused(str(error), self._request) from None
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 # ---- cutting slow transfers ----------------------------------------------------------------
 
 

@@ -1,0 +1,279 @@
+"""A hostile web, measured: what each misbehaving website costs a `fedibridge once` (or `run`).
+
+    python -m bench.hostile [--only NAME] [--write]
+
+Every case runs the bridge in its own process against a loopback website that misbehaves
+that way (tests/hostile.py) beside a good feed, and a mastodon-mock server. It prints, per case,
+the exit code, the wall time and the peak memory (ru_maxrss from wait4) and what the bridge
+said; with --write it saves bench/results/hostile.json and puts the table into
+docs/reliability.md (between the HOSTILE markers). Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.measure import ChildRun, bridge_env, fedibridge_command, run_child  # noqa: E402
+from mastodon_mock.testing import MockServer  # noqa: E402
+from tests.hostile import HostileSite, gzipped_zeros  # noqa: E402
+from tests.test_cli import rss  # noqa: E402
+
+DOC = ROOT / "docs" / "reliability.md"
+RESULT = ROOT / "bench" / "results" / "hostile.json"
+BEGIN, END = "<!-- HOSTILE BEGIN -->", "<!-- HOSTILE END -->"
+TOKEN = "alice_token"  # mastodon-mock's seeded account; a fixture, not a credential
+BOMB = 2_360_000_000  # bytes once inflated, as in issue 11
+TRICKLE_EVERY = 5.0  # seconds between bytes, as in issue 11
+
+
+@dataclass
+class Outcome:
+    case: str
+    limit: str
+    does: str
+    exit_code: int
+    wall_s: float
+    peak_mb: float
+    said: str
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    limit: str
+    does: str
+    run: Callable[[Path, HostileSite, str], Outcome]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", help="run only the case whose name contains this")
+    parser.add_argument("--write", action="store_true", help="update results and the docs")
+    args = parser.parse_args()
+    wire = len(gzipped_zeros(BOMB, layers=2))
+    print(f"gzip,gzip bomb: {wire / 1024:.0f} KB on the wire, {BOMB / 1e9:.2f} GB inflated")
+    outcomes = []
+    with (
+        HostileSite(rss(1, 2), trickle_every=TRICKLE_EVERY, bomb_size=BOMB) as site,
+        MockServer() as mastodon,
+    ):
+        for case in CASES:
+            if args.only and args.only not in case.name:
+                continue
+            with tempfile.TemporaryDirectory(prefix="fedibridge-hostile-") as folder:
+                outcome = case.run(Path(folder), site, mastodon.base_url)
+            outcome.case, outcome.limit, outcome.does = case.name, case.limit, case.does
+            outcomes.append(outcome)
+            print(
+                f"{outcome.case}: exit {outcome.exit_code}, {outcome.wall_s:.1f} s, "
+                f"{outcome.peak_mb:.0f} MB: {outcome.said}",
+                flush=True,
+            )
+    if args.write:
+        RESULT.write_text(json.dumps([asdict(o) for o in outcomes], indent=2) + "\n")
+        _write_table(outcomes)
+    return 0
+
+
+# --- the cases --------------------------------------------------------------------------------
+
+
+def _feed_case(path: str) -> Callable[[Path, HostileSite, str], Outcome]:
+    """`once` with the hostile feed first and a good feed after it."""
+
+    def run(folder: Path, site: HostileSite, server: str) -> Outcome:
+        config = _config(folder, server, {"hostile": site.url(path), "good": site.url("/feed.rss")})
+        return _once(config)
+
+    return run
+
+
+def _picture_case(path: str) -> Callable[[Path, HostileSite, str], Outcome]:
+    """`once` posting a new item whose picture is the hostile answer."""
+
+    def run(folder: Path, site: HostileSite, server: str) -> Outcome:
+        feed = folder / "feed.rss"
+        feed.write_bytes(rss(1))
+        config = _config(folder, server, {"pictures": str(feed)})
+        # The pictures are on loopback, which a feed's content may not name otherwise.
+        config.write_text(config.read_text() + "allow_private_network = true\n")
+        _once(config)  # the baseline
+        enclosure = f'<enclosure url="{site.url(path)}" type="image/png"/></item>'
+        feed.write_bytes(rss(1, 2).replace(b"</item>", enclosure.encode(), 1))
+        return _once(config)
+
+    return run
+
+
+def _sigterm_case(folder: Path, site: HostileSite, server: str) -> Outcome:
+    """`run` polling a trickling feed and a silent one; SIGTERM once both are in flight."""
+    config = _config(folder, server, {"trickle": site.url("/trickle-run.rss"),
+                                      "silent": site.url("/silent-run.rss")})  # fmt: skip
+    signalled: list[float] = []
+
+    def stop_when_stuck(pid: int) -> None:
+        deadline = time.monotonic() + 30
+        while not {"/trickle-run.rss", "/silent-run.rss"} <= set(site.seen):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        time.sleep(1)
+        signalled.append(time.perf_counter())
+        os.kill(pid, signal.SIGTERM)
+
+    started = time.perf_counter()
+    child = run_child(
+        [*fedibridge_command(), "--config", str(config), "run"],
+        cwd=folder,
+        env=bridge_env(),
+        timeout=120,
+        while_running=stop_when_stuck,
+    )
+    after_signal = started + child.wall - signalled[0] if signalled else child.wall
+    return Outcome(
+        "", "", "", child.exit_code, after_signal, child.max_rss_kb / 1024, _said(child.stdout)
+    )
+
+
+def _full_disk_case(folder: Path, site: HostileSite, server: str) -> Outcome:
+    """`once` with 64 KB of room for files (RLIMIT_FSIZE), as a full disk behaves."""
+    feed = folder / "feed.rss"
+    big = {"summary": "A long description. " * 1000}
+    feed.write_bytes(rss(1, **big))
+    config = _config(folder, server, {"big": str(feed), "good": site.url("/feed.rss")})
+    _once(config)
+    feed.write_bytes(rss(1, 2, 3, 4, 5, **big))
+    limit = 64 * 1024
+    return _once(config, preexec=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+
+
+CASES = (
+    Case("feed: gzip,gzip bomb (43 KB → 2.36 GB)", "one content coding",
+         "refused before inflating; next feed polled; failure recorded",
+         _feed_case("/bomb-gzip-gzip.rss")),
+    Case("feed: gzip bomb (2.3 MB → 2.36 GB)", "10 MB inflated",
+         "stops at 10 MB; next feed polled; failure recorded", _feed_case("/bomb-gzip.rss")),
+    Case("feed: headers, then 1 byte every 5 s", "60 s per whole feed",
+         "cut at 60 s; next feed polled; failure recorded", _feed_case("/trickle.rss")),
+    Case("feed: accepts, never answers", "30 s for headers, 60 s in all",
+         "gives up at 30 s; next feed polled", _feed_case("/silent.rss")),
+    Case("feed: 302 to gopher://", "http and https only",
+         "a passing problem, named; not a gone feed", _feed_case("/gopher.rss")),
+    Case("picture: gzip,gzip bomb", "one content coding",
+         "picture left out, item posted", _picture_case("/bomb-gzip-gzip.png")),
+    Case("picture: gzip bomb", "the server's image size (16 MB)",
+         "picture left out, item posted", _picture_case("/bomb-gzip.png")),
+    Case("picture: 1 byte every 5 s", "60 s per picture, outside the account lock",
+         "picture left out at 60 s, item posted", _picture_case("/trickle-picture.png")),
+    Case("picture: an HTML page", "a picture type",
+         "picture left out, said so", _picture_case("/html-picture.png")),
+    Case("run: SIGTERM with a trickling and a silent feed", "exit within 30 s",
+         "transfers cut at once; exit 0 (time is from the signal)", _sigterm_case),
+    Case("state: full disk during once (64 KB file limit)", "exit 2 with the file named",
+         "every feed still read; nothing half-recorded", _full_disk_case),
+)  # fmt: skip
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _config(folder: Path, server: str, feeds: dict[str, str]) -> Path:
+    token = folder / "token"
+    token.write_text(TOKEN + "\n")
+    lines = "".join(f'\n[feeds.{name}]\nurl = "{url}"\n' for name, url in feeds.items())
+    path = folder / "config.toml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        [bridge]
+        state_path = "{folder}/state/fedibridge.sqlite3"
+
+        [accounts.main]
+        server = "{server}"
+        access_token_file = "{token}"
+        """)
+        + lines
+    )
+    return path
+
+
+def _once(config: Path, preexec: Callable[[], None] | None = None) -> Outcome:
+    argv = [*fedibridge_command(), "--config", str(config), "once"]
+    if preexec is not None:
+        child = _run_limited(argv, config.parent, preexec)
+    else:
+        child = run_child(argv, cwd=config.parent, env=bridge_env(), timeout=300)
+    said = _said(child.stdout + child.stderr)
+    return Outcome("", "", "", child.exit_code, child.wall, child.max_rss_kb / 1024, said)
+
+
+def _run_limited(argv: list[str], cwd: Path, preexec: Callable[[], None]) -> ChildRun:
+    """Like measure.run_child, with ``preexec`` run in the child (a resource limit)."""
+    out_path, err_path = cwd / "child.stdout", cwd / "child.stderr"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=bridge_env(), stdout=out, stderr=err, preexec_fn=preexec
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+    return ChildRun(
+        wall=time.perf_counter() - start,
+        user=usage.ru_utime,
+        system=usage.ru_stime,
+        max_rss_kb=usage.ru_maxrss,
+        exit_code=process.returncode,
+        stdout=out_path.read_text(errors="replace"),
+        stderr=err_path.read_text(errors="replace"),
+    )
+
+
+def _said(output: str) -> str:
+    """The bridge's most telling line, shortened."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for word in ("left out", "fedibridge:", "stopping now", "took longer", "compressed",
+                 "larger than", "redirected", "too long", "feed hostile", "stopped"):  # fmt: skip
+        for line in lines:
+            if word in line:
+                return line[:220]
+    return lines[-1][:220] if lines else ""
+
+
+def _write_table(outcomes: list[Outcome]) -> None:
+    header = (
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, CPython "
+        f"{platform.python_version()} by `python -m bench.hostile --write`. Peak memory is "
+        "the bridge process's ru_maxrss; time is the whole `once` (for SIGTERM: from the "
+        "signal to the exit).\n\n"
+        "| case | limit | what fedibridge does | exit | peak memory | time |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    rows = "".join(
+        f"| {o.case} | {o.limit} | {o.does} | {o.exit_code} | {o.peak_mb:.0f} MB "
+        f"| {o.wall_s:.1f} s |\n"
+        for o in outcomes
+    )
+    text = DOC.read_text()
+    before, _, rest = text.partition(BEGIN)
+    _, _, after = rest.partition(END)
+    DOC.write_text(f"{before}{BEGIN}\n{header}{rows}{END}{after}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
