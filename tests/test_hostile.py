@@ -436,3 +436,23 @@ def test_a_fediverse_server_answer_is_bounded_too(site, client) -> None:
     for bomb in ("/bomb-gzip-gzip", "/bomb-gzip"):
         with pytest.raises(ServerUnavailable, match="to read its limits"):
             read_limits(client, site.url(bomb))
+
+
+def test_sigterm_while_the_server_does_not_answer_a_post_exits_0_in_time(
+    tmp_path, feed_server, mastodon
+) -> None:
+    config = write_config(tmp_path, feed_server.serve("/events.rss", rss(1, 2)), mastodon.url)
+    assert once(config) == 0  # the baseline
+    feed_server.serve("/events.rss", rss(1, 2, 3))
+    mastodon.fault("/api/v1/statuses", type="latency", delay_ms=60_000)
+    with Running(config) as daemon:
+        daemon.wait_for("started")
+        wait_until(lambda: attempted(config))  # the post is in flight, and stays so
+        assert daemon.stop(timeout=30) == 0  # the promise to staff: within 30 s
+    assert daemon.count("stopping now: 1 polls did not end within 20 seconds") == 1
+    assert daemon.count("Traceback") == 0
+
+
+def attempted(config: Path) -> bool:
+    with sqlite3.connect(config.parent / "state" / "fedibridge.sqlite3") as db:
+        return bool(db.execute("SELECT 1 FROM entries WHERE attempts > 0").fetchone())

@@ -203,7 +203,8 @@ def _poll_job(bridge: Bridge, name: str, tally: PollTally, watch: _Watch) -> Non
     """Never raises: one feed's trouble must not stop the daemon or the other feeds."""
     watch.started()
     try:
-        _poll(bridge, name, tally, watch)
+        if not watch.stop.is_set():  # a poll queued before the stop does nothing after it
+            _poll(bridge, name, tally, watch)
     finally:
         watch.ended()
 

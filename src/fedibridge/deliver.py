@@ -97,6 +97,9 @@ class Delivery:
             if not self._may_post_now(len(items) - number):
                 return False
             prepared = self._prepare(item, stop)
+            if stop.is_set():  # its pictures may have been cut short: the item waits whole
+                self.report.say("stopping: the remaining items stay pending for the next start")
+                return False
             with self.lock:
                 if self._paused() or not self._keep_spacing(stop):
                     return False
