@@ -4,7 +4,7 @@
 
 Every case runs the bridge in its own process against a loopback website that misbehaves
 that way (tests/hostile.py) beside a good feed, and a mastodon-mock server. It prints, per case,
-the exit code, the wall time and the peak memory (ru_maxrss from wait4) and what the bridge
+the exit code, the wall time and the bridge's peak memory (its ru_maxrss) and what it
 said; with --write it saves bench/results/hostile.json and puts the table into
 docs/reliability.md (between the HOSTILE markers). Loopback only.
 """
@@ -33,7 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import ChildRun, bridge_env, fedibridge_command, run_child  # noqa: E402
+from bench.measure import ChildRun, bridge_env, fedibridge_command  # noqa: E402
 from mastodon_mock.testing import MockServer  # noqa: E402
 from tests.hostile import HostileSite, gzipped_zeros  # noqa: E402
 from tests.test_cli import rss  # noqa: E402
@@ -146,17 +146,14 @@ def _sigterm_case(folder: Path, site: HostileSite, server: str) -> Outcome:
         os.kill(pid, signal.SIGTERM)
 
     started = time.perf_counter()
-    child = run_child(
+    child, peak = _measure(
         [*fedibridge_command(), "--config", str(config), "run"],
-        cwd=folder,
-        env=bridge_env(),
+        folder,
         timeout=120,
         while_running=stop_when_stuck,
     )
     after_signal = started + child.wall - signalled[0] if signalled else child.wall
-    return Outcome(
-        "", "", "", child.exit_code, after_signal, child.max_rss_kb / 1024, _said(child.stdout)
-    )
+    return Outcome("", "", "", child.exit_code, after_signal, peak, _said(child.stdout))
 
 
 def _post_hangs_case(folder: Path, site: HostileSite, server: str) -> Outcome:
@@ -183,16 +180,15 @@ def _post_hangs_case(folder: Path, site: HostileSite, server: str) -> Outcome:
         os.kill(pid, signal.SIGTERM)
 
     started = time.perf_counter()
-    child = run_child(
+    child, peak = _measure(
         [*fedibridge_command(), "--config", str(config), "run"],
-        cwd=folder,
-        env=bridge_env(),
+        folder,
         timeout=120,
         while_running=stop_when_posting,
     )
     after_signal = started + child.wall - signalled[0] if signalled else child.wall
     said = _said(child.stdout)
-    return Outcome("", "", "", child.exit_code, after_signal, child.max_rss_kb / 1024, said)
+    return Outcome("", "", "", child.exit_code, after_signal, peak, said)
 
 
 def _attempted(state: Path) -> bool:
@@ -240,16 +236,15 @@ def _first_round_case(folder: Path, site: HostileSite, server: str) -> Outcome:
         os.kill(pid, signal.SIGTERM)
 
     started = time.perf_counter()
-    child = run_child(
+    child, peak = _measure(
         [*fedibridge_command(), "--config", str(config), "run"],
-        cwd=folder,
-        env=bridge_env(),
+        folder,
         timeout=240,
         while_running=until_all_polled,
     )
     took = polled[0] - started if polled else float("nan")
     said = f"{_polled_feeds(state)} of {MANY_FEEDS} feeds polled after {took:.0f} s"
-    return Outcome("", "", "", child.exit_code, took, child.max_rss_kb / 1024, said)
+    return Outcome("", "", "", child.exit_code, took, peak, said)
 
 
 def _polled_feeds(state: Path) -> int:
@@ -320,33 +315,59 @@ def _config(folder: Path, server: str, feeds: dict[str, str]) -> Path:
 
 def _once(config: Path, preexec: Callable[[], None] | None = None) -> Outcome:
     argv = [*fedibridge_command(), "--config", str(config), "once"]
-    if preexec is not None:
-        child = _run_limited(argv, config.parent, preexec)
-    else:
-        child = run_child(argv, cwd=config.parent, env=bridge_env(), timeout=300)
+    child, peak = _measure(argv, config.parent, preexec=preexec)
     said = _said(child.stdout + child.stderr)
-    return Outcome("", "", "", child.exit_code, child.wall, child.max_rss_kb / 1024, said)
+    return Outcome("", "", "", child.exit_code, child.wall, peak, said)
 
 
-def _run_limited(argv: list[str], cwd: Path, preexec: Callable[[], None]) -> ChildRun:
-    """Like measure.run_child, with ``preexec`` run in the child (a resource limit)."""
+# The bridge runs under a tiny launcher that reports the bridge's own peak memory: a child
+# spawned straight from this process would count this process's memory too (on Linux, a
+# vforked child's ru_maxrss includes its parent's before exec), and this one holds the
+# mastodon-mock server.
+_LAUNCHER = """\
+import resource, signal, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+signal.signal(signal.SIGTERM, lambda number, frame: child.send_signal(number))
+code = child.wait()
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+def _measure(
+    argv: list[str],
+    cwd: Path,
+    *,
+    timeout: float = 300,
+    while_running: Callable[[int], None] | None = None,
+    preexec: Callable[[], None] | None = None,
+) -> tuple[ChildRun, float]:
+    """Run the bridge to its end; its outcome and its peak memory in MB."""
+    peak_file = cwd / "peak-rss-kb"
+    launched = [sys.executable, "-c", _LAUNCHER, str(peak_file), *argv]
     out_path, err_path = cwd / "child.stdout", cwd / "child.stderr"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
         process = subprocess.Popen(
-            argv, cwd=cwd, env=bridge_env(), stdout=out, stderr=err, preexec_fn=preexec
+            launched, cwd=cwd, env=bridge_env(), stdout=out, stderr=err, preexec_fn=preexec
         )
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(
+        try:
+            if while_running is not None:
+                while_running(process.pid)
+            code = process.wait(timeout=timeout)
+        finally:
+            process.kill()
+    child = ChildRun(
         wall=time.perf_counter() - start,
-        user=usage.ru_utime,
-        system=usage.ru_stime,
-        max_rss_kb=usage.ru_maxrss,
-        exit_code=process.returncode,
+        user=0.0,
+        system=0.0,
+        max_rss_kb=int(peak_file.read_text()) if peak_file.exists() else 0,
+        exit_code=code,
         stdout=out_path.read_text(errors="replace"),
         stderr=err_path.read_text(errors="replace"),
     )
+    return child, child.max_rss_kb / 1024
 
 
 def _said(output: str) -> str:

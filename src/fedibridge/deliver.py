@@ -101,7 +101,7 @@ class Delivery:
                 self.report.say("stopping: the remaining items stay pending for the next start")
                 return False
             with self.lock:
-                if self._paused() or not self._keep_spacing(stop):
+                if self._paused(len(items) - number) or not self._keep_spacing(stop):
                     return False
                 if not self._room_in_budget() or not self._deliver(item, prepared):
                     return False
@@ -162,10 +162,13 @@ class Delivery:
     def _slot(self, url: str, wait: float) -> AbstractContextManager[None]:
         return self.websites.slot(url, wait) if self.websites else contextlib.nullcontext()
 
-    def _paused(self) -> bool:
+    def _paused(self, waiting: int) -> bool:
         """Another feed of the account may have paused it while this one downloaded."""
         row = self.state.account(self.account)
-        return row.retry_at is not None and row.retry_at > self.clock()
+        if row.retry_at is None or row.retry_at <= self.clock():
+            return False
+        self.report.problem(f"{waiting} items wait: {row.problem}")
+        return True
 
     def _deliver(self, item: OutboxItem, prepared: _Prepared) -> bool:
         """Post one item. False when the account can take no more posts for now."""
