@@ -272,7 +272,7 @@ CASES = (
          "a passing problem, named; not a gone feed", _feed_case("/gopher.rss")),
     Case("picture: gzip,gzip bomb", "one content coding",
          "picture left out, item posted", _picture_case("/bomb-gzip-gzip.png")),
-    Case("picture: gzip bomb", "the server's image size (16 MB)",
+    Case("picture: gzip bomb", "the server's image size (10 MB here)",
          "picture left out, item posted", _picture_case("/bomb-gzip.png")),
     Case("picture: 1 byte every 5 s", "60 s per picture, outside the account lock",
          "picture left out at 60 s, item posted", _picture_case("/trickle-picture.png")),
