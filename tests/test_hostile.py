@@ -169,6 +169,39 @@ def test_a_stuck_website_holds_only_its_own_slots(tmp_path, site, feed_server, m
     assert reports["good"].ok and reports["other"].ok
 
 
+def test_a_poll_that_finds_its_website_busy_waits_for_its_next_time(
+    tmp_path, site, mastodon
+) -> None:
+    """A poll does not hold a worker for long while its website is stuck: after a short wait
+    for a slot it is left for its next time, which is not a failure of the feed."""
+    feeds = {
+        "slow1": site.url("/trickle1.rss"),
+        "slow2": site.url("/trickle2.rss"),
+        "good": site.url("/feed.rss"),
+    }
+    config = many_feeds(tmp_path, feeds, mastodon)
+    bridge = Bridge(load_settings(config), timing=Timing(feed=5, slot_wait=0.5))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            slow = [pool.submit(bridge.run_feed, name) for name in ("slow1", "slow2")]
+            wait_until(lambda: {"/trickle1.rss", "/trickle2.rss"} <= set(site.seen))
+            report = bridge.run_feed("good")
+            for future in slow:
+                future.result()
+    finally:
+        bridge.close()
+    assert report.ok, report.lines
+    assert "not polled this time: the website 127.0.0.1 was still busy" in report.lines[0]
+    assert "/feed.rss" not in site.seen, site.seen
+    from fedibridge.state import State
+
+    state = State.open(load_settings(config).bridge.state_path)
+    try:
+        assert state.feed("good") is None  # no failure, no backoff recorded
+    finally:
+        state.close()
+
+
 def test_a_trickling_picture_holds_up_no_other_feed_of_the_account(
     tmp_path, site, feed_server, mastodon
 ) -> None:

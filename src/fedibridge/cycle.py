@@ -134,19 +134,16 @@ class Bridge:
     def _read(self, name: str, validators: Validators) -> tuple[Fetched, ParsedFeed | None]:
         """Fetch and parse one feed; no ParsedFeed when the server said "not modified"."""
         config = self.settings.feeds[name]
-        wait = self.timing.feed
-        try:
-            # Slots are held for at most a deadline: waiting two is enough to get one.
-            with self.websites.slot(config.url, 2 * wait):
-                fetched = fetch(
-                    self.http,
-                    config.url,
-                    validators,
-                    allow_private_network=config.allow_private_network,
-                    deadline=Deadline(wait, self.stop),
-                )
-        except WebsiteBusy as error:
-            raise FeedUnavailable(f"{str(error).capitalize()}; trying again later.") from None
+        # A short wait for one of the website's slots: a poll waiting longer would hold a
+        # worker that other websites' feeds need (raises WebsiteBusy).
+        with self.websites.slot(config.url, self.timing.slot_wait):
+            fetched = fetch(
+                self.http,
+                config.url,
+                validators,
+                allow_private_network=config.allow_private_network,
+                deadline=Deadline(self.timing.feed, self.stop),
+            )
         if fetched.body is None:
             return fetched, None
         return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type)
@@ -179,6 +176,9 @@ class Bridge:
             return _Unsaved()
         try:
             fetched, parsed = self._read(name, row.validators if row else Validators())
+        except WebsiteBusy as error:  # not the feed's failure: its next poll comes as planned
+            report.say(f"not polled this time: {error}; it is polled at its next time")
+            return _Unsaved()
         except FeedError as error:
             if self.stop.is_set():  # cut short by the stop: not the website's fault
                 report.say("stopping: not polled to its end; polled again at the next start")

@@ -38,11 +38,13 @@ _WATCH_EVERY = 0.2
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """Seconds for a whole transfer: a feed, a picture, an item's page (for its og:image)."""
+    """Seconds for a whole transfer: a feed, a picture, an item's page (for its og:image);
+    and how long a poll waits for a slot of its website before it is left for its next time."""
 
     feed: float = 60.0
     picture: float = 60.0
     page: float = 20.0
+    slot_wait: float = 10.0  # for a poll to get one of its website's slots
 
 
 class TransferFailed(FedibridgeError):
