@@ -191,6 +191,50 @@ def _post_hangs_case(folder: Path, site: HostileSite, server: str) -> Outcome:
     return Outcome("", "", "", child.exit_code, after_signal, peak, said)
 
 
+def _many_pictures_case(folder: Path, site: HostileSite, server: str) -> Outcome:
+    """`run` posting one new item on each of 4 feeds at once, each with 4 pictures of 9 MB."""
+    feeds = {f"pictures{n}": folder / f"feed{n}.rss" for n in range(4)}
+    for feed in feeds.values():
+        feed.write_bytes(rss(1))
+    config = _config(folder, server, {name: str(path) for name, path in feeds.items()})
+    config.write_text(
+        config.read_text().replace('.rss"\n', '.rss"\nallow_private_network = true\n')
+    )
+    _once(config)  # the baseline
+    for n, feed in enumerate(feeds.values()):
+        pictures = "".join(
+            f'<enclosure url="{site.url(f"/big-picture-{n}-{p}.png")}" type="image/png"/>'
+            for p in range(4)
+        )
+        feed.write_bytes(rss(1, 2).replace(b"</item>", f"{pictures}</item>".encode(), 1))
+    state = folder / "state" / "fedibridge.sqlite3"
+
+    def until_posted(pid: int) -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and _posted(state) < len(feeds):
+            time.sleep(0.5)
+        os.kill(pid, signal.SIGTERM)
+
+    child, peak = _measure(
+        [*fedibridge_command(), "--config", str(config), "run"],
+        folder,
+        timeout=400,
+        while_running=until_posted,
+    )
+    left_out = child.stdout.count("is left out")
+    said = f"{_posted(state)} of {len(feeds)} items posted; {left_out} pictures left out"
+    return Outcome("", "", "", child.exit_code, child.wall, peak, said)
+
+
+def _posted(state: Path) -> int:
+    try:
+        with sqlite3.connect(f"{state.as_uri()}?mode=ro", uri=True, timeout=5) as db:
+            query = "SELECT COUNT(*) FROM entries WHERE state = 'posted'"
+            return int(db.execute(query).fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 def _attempted(state: Path) -> bool:
     try:
         with sqlite3.connect(f"{state.as_uri()}?mode=ro", uri=True, timeout=5) as db:
@@ -274,6 +318,8 @@ CASES = (
          "picture left out, item posted", _picture_case("/bomb-gzip-gzip.png")),
     Case("picture: gzip bomb", "the server's image size (10 MB here)",
          "picture left out, item posted", _picture_case("/bomb-gzip.png")),
+    Case("pictures: 4 feeds at once, 4 pictures of 9 MB each", "2 items' pictures in memory",
+         "all posted with their pictures (time: the whole run)", _many_pictures_case),
     Case("picture: 1 byte every 5 s", "60 s per picture, outside the account lock",
          "picture left out at 60 s, item posted", _picture_case("/trickle-picture.png")),
     Case("picture: an HTML page", "a picture type",

@@ -7,6 +7,7 @@ tests can check that the good one is still served beside the bad ones.
 from __future__ import annotations
 
 import functools
+import random
 import threading
 import time
 import zlib
@@ -37,6 +38,11 @@ def _gzip_stream(chunks: object, size: int) -> bytes:
             break
     out.append(compressor.flush())
     return b"".join(out)
+
+
+@functools.cache
+def big_png(size: int = 9 * 1024 * 1024) -> bytes:
+    return PNG + random.Random(size).randbytes(size - len(PNG))
 
 
 class HostileSite(Served):
@@ -97,6 +103,8 @@ class HostileSite(Served):
             self._send(
                 request, 200, b"<html><body>Sorry</body></html>", {"Content-Type": "text/html"}
             )
+        elif path.startswith("/big-picture"):  # as large as mastodon-mock takes, incompressible
+            self._send(request, 200, big_png(), {"Content-Type": "image/png"})
         elif path.startswith("/picture"):
             self._send(request, 200, PNG, {"Content-Type": "image/png"})
         else:

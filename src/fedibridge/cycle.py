@@ -49,6 +49,7 @@ log = logging.getLogger("fedibridge")
 Clock = Callable[[], datetime]
 
 PER_HOST_REQUESTS = 2
+ITEMS_WITH_PICTURES = 2
 
 
 def utc_now() -> datetime:
@@ -88,6 +89,8 @@ class Bridge:
         # At most PER_HOST_REQUESTS transfers at a time to one website: library sites often
         # live on small shared hosting, and one library may have many feeds there.
         self.websites = Websites(PER_HOST_REQUESTS)
+        # Items whose pictures are in memory at once: a post may carry 4 pictures of 16 MB.
+        self._picture_room = threading.BoundedSemaphore(ITEMS_WITH_PICTURES)
         self._hosts_lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[State] = []
@@ -355,6 +358,7 @@ class Bridge:
             lock=lock,
             websites=self.websites,
             timing=self.timing,
+            picture_room=self._picture_room,
         )
         if delivery.run(items, self.stop):
             delivery.correct(edits, self.stop)

@@ -61,6 +61,7 @@ class _Prepared:
 
     post: Post
     downloads: list[Download]
+    holds_room: bool = False  # one of the process's places for items' pictures in memory
 
 
 @dataclass
@@ -81,6 +82,8 @@ class Delivery:
     # One delivery at a time per account (posting order, rate budget); held per item.
     lock: threading.Lock = field(default_factory=threading.Lock)
     websites: Websites | None = None  # at most a few transfers at a time per website
+    # Items whose pictures may be in memory at once, for the whole process (peak memory).
+    picture_room: threading.BoundedSemaphore | None = None
     timing: Timing = field(default_factory=Timing)
     _recent: list[OwnPost] | None = field(default=None, init=False)
     _healthy: bool = field(default=False, init=False)
@@ -97,15 +100,24 @@ class Delivery:
             if not self._may_post_now(len(items) - number):
                 return False
             prepared = self._prepare(item, stop)
-            if stop.is_set():  # its pictures may have been cut short: the item waits whole
-                self.report.say("stopping: the remaining items stay pending for the next start")
-                return False
-            with self.lock:
-                if self._paused(len(items) - number) or not self._keep_spacing(stop):
+            try:
+                if not self._post_prepared(item, prepared, len(items) - number, stop):
                     return False
-                if not self._room_in_budget() or not self._deliver(item, prepared):
-                    return False
+            finally:
+                if prepared.holds_room and self.picture_room is not None:
+                    self.picture_room.release()
         return True
+
+    def _post_prepared(
+        self, item: OutboxItem, prepared: _Prepared, waiting: int, stop: threading.Event
+    ) -> bool:
+        if stop.is_set():  # its pictures may have been cut short: the item waits whole
+            self.report.say("stopping: the remaining items stay pending for the next start")
+            return False
+        with self.lock:
+            if self._paused(waiting) or not self._keep_spacing(stop):
+                return False
+            return self._room_in_budget() and self._deliver(item, prepared)
 
     def correct(self, edits: list[EditItem], stop: threading.Event) -> None:
         """Edit posts whose item the website corrected. Never changes visibility."""
@@ -138,21 +150,35 @@ class Delivery:
             self.state.mark_edited(edit.feed, edit.key)
 
     def _prepare(self, item: OutboxItem, stop: threading.Event) -> _Prepared:
-        """The item's post, with its pictures downloaded (outside the account's lock)."""
+        """The item's post, with its pictures downloaded (outside the account's lock), all
+        within one picture deadline."""
         post = render(self._with_page_picture(item.entry, stop), self.style, self.limits)
-        return _Prepared(post, [(image, self._download(image, stop)) for image in post.media])
+        if not post.media or not self._room_for_pictures(stop):
+            return _Prepared(post, [])
+        deadline = Deadline(self.timing.picture, stop)
+        downloads = [(image, self._download(image, deadline)) for image in post.media]
+        return _Prepared(post, downloads, holds_room=self.picture_room is not None)
 
-    def _download(self, image: Image, stop: threading.Event) -> Picture | ImageUnavailable:
-        wait = self.timing.picture
+    def _room_for_pictures(self, stop: threading.Event) -> bool:
+        """Wait for a place for this item's pictures in memory; False if stopped first. A
+        place is held at most a picture deadline plus the item's posting."""
+        if self.picture_room is None:
+            return True
+        while not self.picture_room.acquire(timeout=1):
+            if stop.is_set():
+                return False
+        return True
+
+    def _download(self, image: Image, deadline: Deadline) -> Picture | ImageUnavailable:
         try:
-            with self._slot(image.url, wait):
+            with self._slot(image.url, max(deadline.left(), 0.0)):
                 return download(
                     self.http,
                     image.url,
                     self.limits,
                     trusted_host=self.trusted_host,
                     allow_private_network=self.allow_private_network,
-                    deadline=Deadline(wait, stop),
+                    deadline=deadline,
                 )
         except ImageUnavailable as error:
             return error
