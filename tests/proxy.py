@@ -22,6 +22,7 @@ class QuirkyProxy(Served):
         self.upstream = upstream
         self.ignore_idempotency_key = ignore_idempotency_key
         self.lose_answers_to_posts = 0  # lose this many answers to POST /api/v1/statuses
+        self.empty_answers_to_posts = 0  # answer this many of them "200 {}" (the post is made)
         # Random faults on POST /api/v1/statuses: refuse with 503 before the server sees the
         # request, or let the server act and lose its answer. Rates are in [0, 1].
         self.unavailable_rate = 0.0
@@ -66,6 +67,10 @@ class QuirkyProxy(Served):
             self.lose_answers_to_posts = max(0, self.lose_answers_to_posts - 1)
             request.close_connection = True  # the status exists; the bridge never hears so
             return
+        if is_post and self.empty_answers_to_posts > 0:
+            self.empty_answers_to_posts -= 1
+            self._reply(request, 200, b"{}", content_type="application/json")
+            return
         request.send_response(answer.status_code)
         for name, value in answer.headers.items():
             if name.lower() not in _HOP_BY_HOP and name.lower() != "content-encoding":
@@ -75,9 +80,11 @@ class QuirkyProxy(Served):
         request.wfile.write(answer.content)
 
     @staticmethod
-    def _reply(request: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    def _reply(
+        request: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str = "text/html"
+    ) -> None:
         request.send_response(status)
-        request.send_header("Content-Type", "text/html")
+        request.send_header("Content-Type", content_type)
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)

@@ -47,11 +47,13 @@ class Running:
     def count(self, pattern: str) -> int:
         return sum(1 for line in list(self.lines) if re.search(pattern, line))
 
-    def stop(self) -> int:
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM, then the exit code; killed, and TimeoutExpired, if still running after
+        ``timeout`` seconds."""
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
         try:
-            code = self._process.wait(timeout=20)
+            code = self._process.wait(timeout=timeout)
         finally:
             self._process.kill()
         self._reader.join(timeout=5)

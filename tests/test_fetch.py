@@ -21,6 +21,7 @@ from fedibridge import __version__
 from fedibridge.errors import FeedGone, FeedUnavailable, NotAFeed
 from fedibridge.fetch import fetch, make_client, parse_retry_after, user_agent
 from fedibridge.models import Validators
+from fedibridge.transfer import Deadline
 from tests.conftest import REAL_FEEDS
 from tests.feedserver import FeedServer
 
@@ -325,7 +326,7 @@ def test_a_redirect_loop_is_temporary_trouble(
 ) -> None:
     loop = redirect(feed_server, "/loop.xml", 302, feed_server.url("/loop.xml"))
 
-    with pytest.raises(FeedUnavailable, match="redirecting in a loop"):
+    with pytest.raises(FeedUnavailable, match="redirected more than 20 times"):
         fetch(client, loop, Validators())
 
 
@@ -419,10 +420,10 @@ def test_connection_refused_is_temporary(client: httpx.Client) -> None:
 def test_a_server_that_never_answers_times_out() -> None:
     with (
         silent_server() as port,
-        make_client(None, timeout=0.3) as impatient,
-        pytest.raises(FeedUnavailable, match="took too long to answer \\(timeout\\)"),
+        make_client(None) as impatient,
+        pytest.raises(FeedUnavailable, match=r"took (too long to answer|longer than 0.3 seconds)"),
     ):
-        fetch(impatient, f"http://127.0.0.1:{port}/feed.xml", Validators())
+        fetch(impatient, f"http://127.0.0.1:{port}/feed.xml", Validators(), deadline=Deadline(0.3))
 
 
 def test_a_server_that_hangs_up_is_temporary(client: httpx.Client) -> None:

@@ -73,7 +73,7 @@ def test_a_picture_on_another_private_host_is_left_out(
 
 @pytest.mark.parametrize(
     ("picture", "reason"),
-    [(None, "HTTP 404"), (b"<html>not a picture</html>", "not a picture type")],
+    [(None, "HTTP 404"), (b"<html>not a picture</html>", "not a picture")],
 )
 def test_a_missing_or_wrong_picture_is_left_out(
     picture_feed, mastodon: Mastodon, capsys, picture: bytes | None, reason: str

@@ -164,7 +164,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from fedibridge.logs import setup
 
     setup(sys.stdout, settings.bridge.log_format)
-    return run_daemon(settings)
+    return run_daemon(settings, force_exit=True)
 
 
 def _once(settings: Settings, args: argparse.Namespace) -> int:
@@ -182,6 +182,8 @@ def _once(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         bridge.close()
     _print_reports(reports, as_json=args.json, dry_run=args.dry_run)
+    if bridge.state_error is not None:
+        raise bridge.state_error
     return EXIT_OK if all(r.ok for r in reports) else EXIT_PROBLEM
 
 

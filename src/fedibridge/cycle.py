@@ -27,6 +27,7 @@ from fedibridge.errors import (
     FeedGone,
     FeedUnavailable,
     ServerUnavailable,
+    StateError,
 )
 from fedibridge.events import reminder_times
 from fedibridge.fetch import fetch, make_client
@@ -50,13 +51,15 @@ from fedibridge.publish.detect import (
 )
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
-from fedibridge.state import FeedRow, KnownServer, OutboxItem, State
+from fedibridge.state import FeedRow, KnownServer, OutboxItem, State, state_errors
+from fedibridge.transfer import Deadline, Timing, WebsiteBusy, Websites
 
 log = logging.getLogger("fedibridge")
 
 Clock = Callable[[], datetime]
 
 PER_HOST_REQUESTS = 2
+ITEMS_WITH_PICTURES = 2
 
 
 def utc_now() -> datetime:
@@ -80,21 +83,28 @@ class Bridge:
         clock: Clock = utc_now,
         stop: threading.Event | None = None,
         rand: Callable[[], float] = random.random,
+        timing: Timing | None = None,
     ) -> None:
         self.settings = settings
         self.dry_run = dry_run
         self.clock = clock
         self.rand = rand
+        self.timing = timing or Timing()
         self.stop = stop or threading.Event()
         self.http = make_client(settings.bridge.contact)
         self._user_agent = self.http.headers["User-Agent"]
         self._publishers: dict[str, Publisher] = {}
         # One delivery at a time per account: keeps posting order and the server's rate budget.
         self._account_locks = {name: threading.Lock() for name in settings.accounts}
-        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        # At most PER_HOST_REQUESTS transfers at a time to one website: library sites often
+        # live on small shared hosting, and one library may have many feeds there.
+        self.websites = Websites(PER_HOST_REQUESTS)
+        # Items whose pictures are in memory at once: a post may carry 4 pictures of 16 MB.
+        self._picture_room = threading.BoundedSemaphore(ITEMS_WITH_PICTURES)
         self._hosts_lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[State] = []
+        self.state_error: StateError | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -104,18 +114,34 @@ class Bridge:
             self._connections.clear()
 
     def run_all(self) -> list[FeedReport]:
-        return [self.run_feed(name) for name in self.settings.feeds if not self.stop.is_set()]
+        """Every feed once. A state database that cannot be written does not stop the round:
+        the other feeds are still read (nothing is recorded half-done), and ``state_error``
+        says what is wrong."""
+        reports = []
+        for name in self.settings.feeds:
+            if self.stop.is_set():
+                break
+            try:
+                reports.append(self.run_feed(name))
+            except StateError as error:
+                self.state_error = self.state_error or error
+                report = FeedReport(name)
+                report.problem("not recorded: the state database cannot be written (see below)")
+                reports.append(report)
+        return reports
 
     def run_feed(self, name: str) -> FeedReport:
+        """Poll and deliver one feed. Raises StateError when the state cannot be written."""
         report = FeedReport(name)
         if self.settings.feeds[name].paused:
             report.say("paused in the config (paused = true); not polled")
             return report
-        state = self._state()
-        unsaved = self._poll(state, name, report)
-        self._publish(state, name, report, unsaved)
-        if self.settings.feeds[name].reminds and not self.dry_run:
-            self._remind(state, name, report)
+        with state_errors(self.settings.bridge.state_path):
+            state = self._state()
+            unsaved = self._poll(state, name, report)
+            self._publish(state, name, report, unsaved)
+            if self.settings.feeds[name].reminds and not self.dry_run:
+                self._remind(state, name, report)
         return report
 
     # --- steps ----------------------------------------------------------------
@@ -125,26 +151,20 @@ class Bridge:
     ) -> tuple[Fetched, ParsedFeed | None]:
         """Fetch and parse one feed; no ParsedFeed when the server said "not modified"."""
         config = self.settings.feeds[name]
-        with self._host_slot(config.url):
+        # A short wait for one of the website's slots: a poll waiting longer would hold a
+        # worker that other websites' feeds need (raises WebsiteBusy).
+        with self.websites.slot(config.url, self.timing.slot_wait):
             fetched = fetch(
                 self.http,
                 config.url,
                 validators,
                 allow_private_network=config.allow_private_network,
+                deadline=Deadline(self.timing.feed, self.stop),
             )
         if fetched.body is None:
             return fetched, None
         reading = config.reading(now, self.settings.bridge.zone)
         return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type, reading)
-
-    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
-        """At most PER_HOST_REQUESTS requests at a time to one website: library sites often
-        live on small shared hosting, and one library may have many feeds there."""
-        host = urlsplit(url).hostname or ""
-        with self._hosts_lock:
-            if host not in self._hosts:
-                self._hosts[host] = threading.BoundedSemaphore(PER_HOST_REQUESTS)
-            return self._hosts[host]
 
     def _state(self) -> State:
         """This thread's connection to the state database, opened on first use.
@@ -174,8 +194,13 @@ class Bridge:
             return _Unsaved()
         try:
             fetched, parsed = self._read(name, row.validators if row else Validators(), now)
+        except WebsiteBusy as error:  # not the feed's failure: its next poll comes as planned
+            report.say(f"not polled this time: {error}; it is polled at its next time")
+            return _Unsaved()
         except FeedError as error:
-            if not self.dry_run:
+            if self.stop.is_set():  # cut short by the stop: not the website's fault
+                report.say("stopping: not polled to its end; polled again at the next start")
+            elif not self.dry_run:
                 self._fetch_failed(state, name, row, error, now, report)
             else:
                 report.problem(_feed_problem(name, error))
@@ -380,8 +405,10 @@ class Bridge:
             return
         with self._account_locks[account]:
             delivery = self._delivery(state, name, style, report, len(items))
-            if delivery is not None and delivery.run(items, self.stop):
-                delivery.correct(edits, self.stop)
+        # The delivery takes the account's lock again per item, after its pictures are
+        # downloaded: a slow picture never holds back the account's other feeds.
+        if delivery is not None and delivery.run(items, self.stop):
+            delivery.correct(edits, self.stop)
 
     def _publish_digest(
         self, state: State, name: str, report: FeedReport, items: list[OutboxItem], style: Style
@@ -415,16 +442,22 @@ class Bridge:
             published = delivery.post_digest(items, post, f"digest {moment.isoformat()}", self.stop)
             if published is None:
                 return
-            if config.digest_thread:  # then one post per item, each answering the one before
-                delivery.thread_under = published.status_id
-                delivery.run(items, self.stop)
+            if not config.digest_thread:
+                now = self.clock()
+                for item in items:
+                    state.mark_posted(
+                        name,
+                        item.key,
+                        status_id=published.status_id,
+                        status_url=published.url,
+                        now=now,
+                    )
+                report.say(f"digest of {len(items)} items posted")
                 return
-            now = self.clock()
-            for item in items:
-                state.mark_posted(
-                    name, item.key, status_id=published.status_id, status_url=published.url, now=now
-                )
-            report.say(f"digest of {len(items)} items posted")
+        # A thread: one post per item, each answering the one before; the delivery takes the
+        # account's lock per item.
+        delivery.thread_under = published.status_id
+        delivery.run(items, self.stop)
 
     def _delivery(
         self, state: State, name: str, style: Style, report: FeedReport, waiting: int
@@ -459,6 +492,10 @@ class Bridge:
             pacing=self.settings.pacing_for(name),
             image_from_page=config.image_from_page,
             trusted_host=urlsplit(config.url).hostname,
+            lock=self._account_locks[account],
+            websites=self.websites,
+            timing=self.timing,
+            picture_room=self._picture_room,
         )
 
     # --- looking without posting ------------------------------------------------

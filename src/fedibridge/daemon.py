@@ -1,15 +1,25 @@
 """`fedibridge run`: one APScheduler job per feed, first poll at start, a clean stop on SIGTERM.
 
 On SIGTERM or SIGINT the scheduler fires no new job; a job that is running finishes the post in
-flight, leaves the rest ``pending`` and returns. The process then exits 0. The longest wait is
-one request timeout (30 s) for the fetch or post in flight.
+flight, leaves the rest ``pending`` and returns; a website transfer in flight is cut at once.
+The process then exits 0. Whatever is still running after STOP_GRACE seconds (a server that
+does not answer a post) is abandoned: the process exits 0 anyway, within 30 s of the signal,
+and the outbox makes that safe (an attempted post is looked for before it is sent again).
+
+A state database that cannot be written (full disk, read-only volume) stops the daemon with
+exit code 2 and a message naming the file; nothing half-done is recorded.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import random
 import signal
+import sys
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
@@ -19,7 +29,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from fedibridge.activity import PollCount, PollTally
 from fedibridge.config import Settings, listen_address
 from fedibridge.cycle import Bridge
+from fedibridge.errors import StateError
 from fedibridge.logs import event
+from fedibridge.plan import first_polls
 from fedibridge.state import StateLock
 from fedibridge.web import StatusServer
 
@@ -32,25 +44,70 @@ MAX_JITTER_SECONDS = 60.0
 REMINDER_RETRY = timedelta(minutes=5)
 # The reminder thread looks at the state at least this often (a poll also wakes it).
 REMINDER_LOOK = timedelta(minutes=1)
+STOP_GRACE = 20.0
+"""Seconds the polls in flight get to finish after SIGTERM; the promise to staff is 30 s."""
+
+EXIT_OK = 0
+EXIT_STATE = 2
 
 
-def run_daemon(settings: Settings, stop: threading.Event | None = None) -> int:
+def run_daemon(
+    settings: Settings, stop: threading.Event | None = None, *, force_exit: bool = False
+) -> int:
+    """Poll until stopped. ``force_exit`` (the command line): when a poll is still stuck after
+    STOP_GRACE, end the process at once rather than wait for it."""
     stop = stop or threading.Event()
     _stop_on_signals(stop)
     with StateLock(settings.bridge.state_path):
         bridge = Bridge(settings, stop=stop)
-        try:
-            _serve(bridge, stop)
-        finally:
-            bridge.close()
+        watch = _Watch(stop)
+        abandoned = _serve(bridge, watch)
+        code = EXIT_STATE if watch.state_error is not None else EXIT_OK
+        if abandoned and force_exit:
+            _exit_now(code)
+        bridge.close()
     event(log, logging.INFO, "daemon.stopped", "stopped")
-    return 0
+    return code
 
 
-def _serve(bridge: Bridge, stop: threading.Event) -> None:
+class _Watch:
+    """What the polls share with the daemon: how many are in flight, and a broken state."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.state_error: StateError | None = None
+        self.reminders = threading.Event()  # set: the reminder thread has something to look at
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def started(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def ended(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def state_failed(self, error: StateError) -> None:
+        if self.state_error is None:
+            self.state_error = error
+            event(log, logging.ERROR, "state.failed", f"stopping: {error}")
+        self.stop.set()
+
+    def wait_idle(self, seconds: float) -> int:
+        """Polls still in flight after waiting up to ``seconds`` for them."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=seconds)
+            return self._in_flight
+
+
+def _serve(bridge: Bridge, watch: _Watch) -> int:
+    """Run until stopped; the number of polls abandoned because they did not end in time."""
+    stop = watch.stop
     tally = PollTally()
-    reminders = _Reminders(bridge, stop)
-    scheduler = _schedule(bridge, tally, reminders.wake)
+    reminders = _Reminders(bridge, stop, watch.reminders)
+    scheduler = _schedule(bridge, tally, watch)
     # Bound before the first poll, so a port in use stops the start with a clear message.
     page = _status_page(bridge.settings, _SchedulerView(scheduler, tally))
     scheduler.start()
@@ -70,11 +127,34 @@ def _serve(bridge: Bridge, stop: threading.Event) -> None:
         "daemon.stopping",
         "stopping: finishing the post in flight; the rest stays pending",
     )
+    stopping = time.monotonic()
     reminders.wake.set()
-    scheduler.shutdown(wait=True)
-    reminders.join()
+    scheduler.shutdown(wait=False)
+    abandoned = watch.wait_idle(STOP_GRACE)
+    reminders.join(timeout=max(0.0, STOP_GRACE - (time.monotonic() - stopping)))
+    abandoned += reminders.is_alive()
+    if abandoned:
+        event(
+            log,
+            logging.WARNING,
+            "daemon.abandoned",
+            f"stopping now: {abandoned} polls did not end within {STOP_GRACE:g} seconds (a "
+            "server that does not answer); nothing is lost or posted twice, an interrupted "
+            "post is looked for on the account before it is sent again",
+            abandoned=abandoned,
+        )
     if page is not None:
         page.close()
+    return abandoned
+
+
+def _exit_now(code: int) -> None:
+    """End the process without waiting for the threads still stuck in a request."""
+    event(log, logging.INFO, "daemon.stopped", "stopped")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _status_page(settings: Settings, view: _SchedulerView) -> StatusServer | None:
@@ -108,11 +188,11 @@ class _Reminders(threading.Thread):
     scheduled new ones), then posts what is due. It never touches the scheduler: a job that
     did could deadlock with its shutdown."""
 
-    def __init__(self, bridge: Bridge, stop: threading.Event) -> None:
+    def __init__(self, bridge: Bridge, stop: threading.Event, wake: threading.Event) -> None:
         super().__init__(name="reminders", daemon=True)
         self.bridge = bridge
         self.stop = stop
-        self.wake = threading.Event()
+        self.wake = wake
         self.feeds = [name for name, feed in bridge.settings.feeds.items() if feed.reminds]
         self._held: dict[str, datetime] = {}  # feed → not before (its reminder could not go)
 
@@ -169,7 +249,7 @@ def _remind(bridge: Bridge, name: str) -> None:
 
 
 def _schedule(
-    bridge: Bridge, tally: PollTally, reminders_wake: threading.Event
+    bridge: Bridge, tally: PollTally, watch: _Watch, rand: Callable[[], float] = random.random
 ) -> BackgroundScheduler:
     settings = bridge.settings
     scheduler = BackgroundScheduler(
@@ -180,28 +260,43 @@ def _schedule(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
     )
     start = datetime.now(UTC)
-    for position, name in enumerate(settings.feeds):
-        interval = settings.interval_for(name)
+    intervals = [settings.interval_for(name).total_seconds() for name in settings.feeds]
+    # First polls at once, a second apart, closer when that would not fit in a feed's
+    # interval: feeds of one website do not all knock at the same moment, and every feed is
+    # polled within its first interval however many there are.
+    offsets = first_polls(intervals, rand)
+    for name, interval, offset in zip(settings.feeds, intervals, offsets, strict=True):
         scheduler.add_job(
             _poll_job,
             "interval",
-            args=(bridge, name, tally, reminders_wake),
+            args=(bridge, name, tally, watch),
             id=f"feed:{name}",
-            seconds=interval.total_seconds(),
-            jitter=min(interval.total_seconds() / 10, MAX_JITTER_SECONDS),
-            # First poll right away, a second apart, so feeds of one website do not all knock
-            # at the same moment.
-            next_run_time=start + timedelta(seconds=position),
+            seconds=interval,
+            jitter=min(interval / 10, MAX_JITTER_SECONDS),
+            next_run_time=start + timedelta(seconds=offset),
         )
     return scheduler
 
 
-def _poll_job(bridge: Bridge, name: str, tally: PollTally, reminders_wake: threading.Event) -> None:
+def _poll_job(bridge: Bridge, name: str, tally: PollTally, watch: _Watch) -> None:
     """Never raises: one feed's trouble must not stop the daemon or the other feeds."""
+    watch.started()
+    try:
+        if not watch.stop.is_set():  # a poll queued before the stop does nothing after it
+            _poll(bridge, name, tally, watch)
+    finally:
+        watch.ended()
+
+
+def _poll(bridge: Bridge, name: str, tally: PollTally, watch: _Watch) -> None:
     try:
         report = bridge.run_feed(name)
         if bridge.settings.feeds[name].reminds:
-            reminders_wake.set()  # it may have scheduled new reminders
+            watch.reminders.set()  # it may have scheduled new reminders
+    except StateError as error:  # the state cannot be written: no poll can be recorded
+        tally.record(name, ok=False)
+        watch.state_failed(error)
+        return
     except Exception:
         tally.record(name, ok=False)
         log.exception(

@@ -7,20 +7,32 @@ the request itself always carries the same Idempotency-Key for the same item.
 
 A refused post is parked as ``failed`` and the others go on; a server that is down or a token
 that is refused stops the round, leaving every remaining item ``pending``.
+
+An item's pictures are downloaded before the account's lock is taken: a website that sends a
+picture slowly holds up that item only (for at most the picture deadline), never the other
+feeds of the account. A picture not had in time is left out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
 
-from fedibridge.errors import AccountUnusable, EditUnsupported, PostRejected, ServerUnavailable
-from fedibridge.media import ImageUnavailable, download, page_picture
+from fedibridge.errors import (
+    AccountUnusable,
+    EditUnsupported,
+    FedibridgeError,
+    PostRejected,
+    ServerUnavailable,
+)
+from fedibridge.media import ImageUnavailable, Picture, download, page_picture
 from fedibridge.models import Entry, Image, OwnPost, Post, ServerLimits, Style
 from fedibridge.plan import (
     MEDIA_BUDGET,
@@ -37,13 +49,25 @@ from fedibridge.publish import Published, Publisher
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
 from fedibridge.state import DueReminder, EditItem, OutboxItem, State
+from fedibridge.transfer import Deadline, Timing, Websites
 
 Clock = Callable[[], datetime]
+
+Download = tuple[Image, Picture | ImageUnavailable]
 
 # A server that asks for a pause this short is waited out within the cycle, at most
 # SHORT_WAITS times per item; anything longer pauses the account until the time it gave.
 SHORT_WAIT = timedelta(seconds=30)
 SHORT_WAITS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An item's post and its pictures, had before the account's lock is taken."""
+
+    post: Post
+    downloads: list[Download]
+    holds_room: bool = False  # one of the process's places for items' pictures in memory
 
 
 @dataclass
@@ -63,25 +87,52 @@ class Delivery:
     trusted_host: str | None = None  # the configured feed's host: its own pages are trusted
     # A digest's thread: each post answers the one before (digest_thread = true).
     thread_under: str | None = None
+    # One delivery at a time per account (posting order, rate budget); held per item.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    websites: Websites | None = None  # at most a few transfers at a time per website
+    # Items whose pictures may be in memory at once, for the whole process (peak memory).
+    picture_room: threading.BoundedSemaphore | None = None
+    timing: Timing = field(default_factory=Timing)
     _recent: list[OwnPost] | None = field(default=None, init=False)
     _healthy: bool = field(default=False, init=False)
     _posted_count: int = field(default=0, init=False)
 
     def run(self, items: list[OutboxItem], stop: threading.Event) -> bool:
         """Post the items in order. False when the account can take no more for now."""
-        self.state.forget_actions_before(self.clock() - STATUS_BUDGET.window)
+        with self.lock:
+            self.state.forget_actions_before(self.clock() - STATUS_BUDGET.window)
         for number, item in enumerate(items):
             if stop.is_set():
                 self.report.say("stopping: the remaining items stay pending for the next start")
                 return False
-            if not self._may_post_now(len(items) - number) or not self._keep_spacing(stop):
+            if not self._may_post_now(len(items) - number):
                 return False
-            if not self._room_in_budget() or not self._deliver(item, stop):
-                return False
+            prepared = self._prepare(item, stop)
+            try:
+                if not self._post_prepared(item, prepared, len(items) - number, stop):
+                    return False
+            finally:
+                if prepared.holds_room and self.picture_room is not None:
+                    self.picture_room.release()
         return True
+
+    def _post_prepared(
+        self, item: OutboxItem, prepared: _Prepared, waiting: int, stop: threading.Event
+    ) -> bool:
+        if stop.is_set():  # its pictures may have been cut short: the item waits whole
+            self.report.say("stopping: the remaining items stay pending for the next start")
+            return False
+        with self.lock:
+            if self._paused(waiting) or not self._keep_spacing(stop):
+                return False
+            return self._room_in_budget() and self._deliver(item, prepared, stop)
 
     def correct(self, edits: list[EditItem], stop: threading.Event) -> None:
         """Edit posts whose item the website corrected. Never changes visibility."""
+        with self.lock:
+            self._correct(edits, stop)
+
+    def _correct(self, edits: list[EditItem], stop: threading.Event) -> None:
         for edit in edits:
             if stop.is_set() or self._quiet(len(edits)) or not self._room_in_budget():
                 return
@@ -226,7 +277,54 @@ class Delivery:
         self.state.record_action(self.account, "status", now=now)
         self.report.posts.append(PostOutcome(reminder.feed, reminder.key, post, published.url))
 
-    def _deliver(self, item: OutboxItem, stop: threading.Event) -> bool:
+    def _prepare(self, item: OutboxItem, stop: threading.Event) -> _Prepared:
+        """The item's post, with its pictures downloaded (outside the account's lock), all
+        within one picture deadline."""
+        post = render(self._with_page_picture(item.entry, stop), self.style, self.limits)
+        if not post.media or not self._room_for_pictures(stop):
+            return _Prepared(post, [])
+        deadline = Deadline(self.timing.picture, stop)
+        downloads = [(image, self._download(image, deadline)) for image in post.media]
+        return _Prepared(post, downloads, holds_room=self.picture_room is not None)
+
+    def _room_for_pictures(self, stop: threading.Event) -> bool:
+        """Wait for a place for this item's pictures in memory; False if stopped first. A
+        place is held at most a picture deadline plus the item's posting."""
+        if self.picture_room is None:
+            return True
+        while not self.picture_room.acquire(timeout=1):
+            if stop.is_set():
+                return False
+        return True
+
+    def _download(self, image: Image, deadline: Deadline) -> Picture | ImageUnavailable:
+        try:
+            with self._slot(image.url, max(deadline.left(), 0.0)):
+                return download(
+                    self.http,
+                    image.url,
+                    self.limits,
+                    trusted_host=self.trusted_host,
+                    allow_private_network=self.allow_private_network,
+                    deadline=deadline,
+                )
+        except ImageUnavailable as error:
+            return error
+        except FedibridgeError as error:  # the website's slots stayed taken
+            return ImageUnavailable(str(error))
+
+    def _slot(self, url: str, wait: float) -> AbstractContextManager[None]:
+        return self.websites.slot(url, wait) if self.websites else contextlib.nullcontext()
+
+    def _paused(self, waiting: int) -> bool:
+        """Another feed of the account may have paused it while this one downloaded."""
+        row = self.state.account(self.account)
+        if row.retry_at is None or row.retry_at <= self.clock():
+            return False
+        self.report.problem(f"{waiting} items wait: {row.problem}")
+        return True
+
+    def _deliver(self, item: OutboxItem, prepared: _Prepared, stop: threading.Event) -> bool:
         """Post one item. False when the account can take no more posts for now.
 
         A server that asks for a short pause (Misskey allows one note a second) is waited
@@ -234,7 +332,7 @@ class Delivery:
         (SIGTERM) ends the wait at once and the item stays pending."""
         for waits_left in range(SHORT_WAITS, -1, -1):
             try:
-                return self._post_item(item)
+                return self._post_item(item, prepared)
             except ServerUnavailable as error:
                 if waits_left and self._waited_out(error, stop):
                     continue
@@ -251,9 +349,9 @@ class Delivery:
         self.report.say(f"{error}; waiting {max(seconds, 0):.0f} s as the server asks")
         return not stop.wait(max(seconds, 0.0) + 0.05)
 
-    def _post_item(self, item: OutboxItem) -> bool:
+    def _post_item(self, item: OutboxItem, prepared: _Prepared) -> bool:
         """One attempt at one item; a ``ServerUnavailable`` is left to the caller."""
-        post = render(self._with_page_picture(item.entry), self.style, self.limits)
+        post = prepared.post
         # Planned before this check existed, or a template that leaves nothing of it.
         reason = empty_reason(item.entry) or (
             None
@@ -276,7 +374,7 @@ class Delivery:
                 )
                 return True
             self.state.mark_attempt(item.feed, item.key, now=self.clock())
-            post, media_ids = self._attach_pictures(item, post)
+            post, media_ids = self._attach_pictures(item, post, prepared.downloads)
             published, post = self._send(item, post, media_ids)
         except PostRejected as error:
             reason = f"the server refused this post: {error.reason}"
@@ -312,32 +410,35 @@ class Delivery:
         )
         return self.publisher.post(post, key, media_ids), post
 
-    def _with_page_picture(self, entry: Entry) -> Entry:
+    def _with_page_picture(self, entry: Entry, stop: threading.Event) -> Entry:
         """With ``image_from_page``, an item without a picture borrows its page's og:image."""
         if not self.image_from_page or entry.images or not entry.link or not self.style.media:
             return entry
-        found = page_picture(
-            self.http,
-            entry.link,
-            trusted_host=self.trusted_host,
-            allow_private_network=self.allow_private_network,
-        )
+        wait = self.timing.page
+        try:
+            with self._slot(entry.link, wait):
+                found = page_picture(
+                    self.http,
+                    entry.link,
+                    trusted_host=self.trusted_host,
+                    allow_private_network=self.allow_private_network,
+                    deadline=Deadline(wait, stop),
+                )
+        except FedibridgeError:  # the website's slots stayed taken: no page picture this time
+            return entry
         return dataclasses.replace(entry, images=(found,)) if found else entry
 
-    def _attach_pictures(self, item: OutboxItem, post: Post) -> tuple[Post, list[str]]:
+    def _attach_pictures(
+        self, item: OutboxItem, post: Post, downloads: list[Download]
+    ) -> tuple[Post, list[str]]:
         """Upload the post's pictures with their descriptions. A picture that cannot be had is
         left out (and said so); the item is never held back for it."""
         attached: list[Image] = []
         media_ids: list[str] = []
-        for image in post.media:
+        for image, picture in downloads:
             try:
-                picture = download(
-                    self.http,
-                    image.url,
-                    self.limits,
-                    trusted_host=self.trusted_host,
-                    allow_private_network=self.allow_private_network,
-                )
+                if isinstance(picture, ImageUnavailable):
+                    raise picture  # reported below, like a refused upload
                 media_ids.append(
                     self.publisher.upload(
                         picture.data, picture.mime_type, image.alt, sensitive=post.sensitive

@@ -21,12 +21,23 @@ from fedibridge import __version__
 from fedibridge.errors import FeedError, FeedGone, FeedUnavailable, NotAFeed
 from fedibridge.models import Fetched, Validators
 from fedibridge.netguard import Guard, PrivateAddressRefused, check_request
+from fedibridge.transfer import (
+    ACCEPT_ENCODING,
+    CONNECT_TIMEOUT,
+    AnswerRefused,
+    BoundedTransport,
+    Deadline,
+    Timing,
+    TooLarge,
+    TransferFailed,
+    read_body,
+    size_text,
+)
 
 USER_AGENT_TEMPLATE = "fedibridge/{version} (+{contact})"
 """The User-Agent names the software and, when configured, how the website can reach us."""
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-CONNECT_TIMEOUT = 10.0
 
 # Feeds first, but take whatever the server has: some send feeds as text/html.
 _ACCEPT = (
@@ -47,8 +58,14 @@ def make_client(contact: str | None, timeout: float = 30.0) -> httpx.Client:
     return httpx.Client(
         follow_redirects=True,
         timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
-        headers={"User-Agent": user_agent(contact), "Accept": _ACCEPT},
+        headers={
+            "User-Agent": user_agent(contact),
+            "Accept": _ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        },
         event_hooks={"request": [check_request]},
+        # Answers are inflated by fedibridge, bounded, for every reader of this client.
+        transport=BoundedTransport(httpx.HTTPTransport()),
     )
 
 
@@ -59,11 +76,14 @@ def fetch(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     allow_private_network: bool = False,
+    deadline: Deadline | None = None,
 ) -> Fetched:
-    """Fetch a feed unless it is unchanged since ``validators`` were given.
+    """Fetch a feed unless it is unchanged since ``validators`` were given, within
+    ``deadline`` (``Timing().feed`` seconds from now if not given).
 
     Raises ``FeedGone``, ``FeedUnavailable`` or ``NotAFeed`` (too large); nothing else.
     """
+    deadline = deadline or Deadline(Timing().feed)
     try:
         path = _local_path(url)
     except ValueError as error:  # urlsplit: "http://[::1" and the like
@@ -73,17 +93,40 @@ def fetch(
     # The configured address is trusted; a redirect to another host is not.
     guard = Guard(urlsplit(url).hostname, allow_private_network)
     try:
-        with client.stream(
-            "GET", url, headers=_conditional_headers(validators), extensions=guard.extensions()
-        ) as response:
+        with (
+            deadline,
+            client.stream(
+                "GET",
+                url,
+                headers=_conditional_headers(validators),
+                extensions=guard.extensions() | deadline.extensions(),
+            ) as response,
+        ):
             problem = status_error(response, url)
             if problem is not None:
                 raise problem
-            return _fetched(response, validators, max_bytes, url)
+            return _fetched(response, validators, max_bytes, url, deadline)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+        elsewhere = _redirected_to(error, url)
+        if elsewhere is not None:
+            # The website's doing, maybe for a moment: the configured address may still be right.
+            raise FeedUnavailable(
+                f"The feed at {url} redirected to {elsewhere}, which fedibridge does not follow "
+                "(only http:// and https:// addresses). fedibridge will try again later; if it "
+                "lasts, ask the website's administrator, or find the feed's address on the site."
+            ) from None
         # Retrying cannot help: the address itself is wrong.
         raise FeedGone(_bad_address(url), permanent=True) from error
+    except TransferFailed as error:
+        raise _transfer_failed(url, error) from None
+    except AnswerRefused as error:
+        raise FeedUnavailable(
+            f"The feed at {url} {error.reason}. fedibridge will try again later."
+        ) from None
     except httpx.RequestError as error:
+        failure = deadline.failure()  # the deadline's cut shows as a broken connection
+        if failure is not None:
+            raise _transfer_failed(url, failure) from None
         raise FeedUnavailable(_network_message(url, error)) from error
     except PrivateAddressRefused as error:
         raise FeedUnavailable(f"The feed at {url} redirects elsewhere: {error}") from None
@@ -163,12 +206,31 @@ def _conditional_headers(validators: Validators) -> dict[str, str]:
     return {name: value for name, value in headers.items() if value and value.isascii()}
 
 
-def _fetched(response: httpx.Response, validators: Validators, max_bytes: int, url: str) -> Fetched:
+def _transfer_failed(url: str, error: TransferFailed) -> FeedError:
+    if isinstance(error, TooLarge):
+        return NotAFeed(_too_large(f"The feed at {url}", error.limit))
+    return FeedUnavailable(f"The feed at {url} {error}. fedibridge will try again later.")
+
+
+def _redirected_to(error: Exception, url: str) -> str | None:
+    """Where a redirect led, when the refused address is not the configured one."""
+    if not isinstance(error, httpx.RequestError):
+        return None
+    try:
+        target = str(error.request.url)
+    except RuntimeError:  # no request attached
+        return None
+    return target if target != url else None
+
+
+def _fetched(
+    response: httpx.Response, validators: Validators, max_bytes: int, url: str, deadline: Deadline
+) -> Fetched:
     if response.status_code == 304:
         # Read the (empty) body: httpx returns a connection to its pool only after the answer
         # was read to its end, so otherwise every 304 costs a new connection and, on HTTPS, a
         # new TLS handshake (bench/: -37 % CPU per unchanged feed when feeds share a host).
-        response.read()
+        read_body(response, max_bytes, deadline)
         # A 304 may carry fresh validators; whatever it leaves out stays as it was.
         body = None
         validators = Validators(
@@ -176,7 +238,9 @@ def _fetched(response: httpx.Response, validators: Validators, max_bytes: int, u
             last_modified=response.headers.get("Last-Modified") or validators.last_modified,
         )
     else:
-        body = _read_capped(response, max_bytes, url)
+        # Inflated here, one layer at most, the cap counting inflated bytes: a small gzip bomb
+        # fails as early as a large plain body, and never fills the memory.
+        body = read_body(response, max_bytes, deadline)
         # Only what this answer says: a server that stopped sending a validator must not be
         # asked with the stale one.
         validators = Validators(
@@ -206,19 +270,6 @@ def fresh_for(headers: httpx.Headers, now: datetime) -> float | None:
         return None
     seconds = parse_retry_after(expires, now)
     return seconds or None
-
-
-def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
-    """The body, decompressed; the cap counts decompressed bytes, so a small gzip bomb fails
-    as early as a large plain body."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > max_bytes:
-            raise NotAFeed(_too_large(f"The feed at {url}", max_bytes))
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _moved_to(response: httpx.Response) -> str | None:
@@ -251,13 +302,13 @@ def _wait_hint(retry_after: float | None) -> str:
 
 def _network_message(url: str, error: httpx.RequestError) -> str:
     return (
-        f"Could not fetch {url}: {_network_problem(error)}. This is usually temporary; "
+        f"Could not fetch {url}: {network_problem(error)}. This is usually temporary; "
         "fedibridge will try again later. If it lasts, check that the address in the "
         "configuration opens in a web browser."
     )
 
 
-def _network_problem(error: httpx.RequestError) -> str:
+def network_problem(error: httpx.HTTPError) -> str:
     """What went wrong, in words, from the exception's kind and what caused it."""
     if isinstance(error, httpx.ConnectTimeout):
         return "the website did not accept a connection in time (timeout)"
@@ -270,7 +321,10 @@ def _network_problem(error: httpx.RequestError) -> str:
     if isinstance(error, httpx.ConnectError):
         return "could not connect to the website (connection refused or network unreachable)"
     if isinstance(error, httpx.TooManyRedirects):
-        return "the website keeps redirecting in a loop"
+        return (
+            "the website redirected more than 20 times (a redirect loop, or a chain too long "
+            "to follow)"
+        )
     if isinstance(error, httpx.DecodingError):
         return "the website sent a damaged compressed answer"
     if isinstance(error, httpx.ProxyError):
@@ -339,14 +393,7 @@ def _fetch_file(url: str, path: Path, validators: Validators, max_bytes: int) ->
 
 def _too_large(what: str, max_bytes: int) -> str:
     return (
-        f"{what} is larger than {_size(max_bytes)}; fedibridge stopped reading it. A feed "
+        f"{what} is larger than {size_text(max_bytes)}; fedibridge stopped reading it. A feed "
         "this large is usually a mistake: have fewer items published in it (most websites "
         "have a setting for the number of items in a feed)."
     )
-
-
-def _size(count: int) -> str:
-    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
-        if count >= factor:
-            return f"{count / factor:g} {unit}"
-    return f"{count} bytes"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
@@ -359,3 +359,12 @@ def idempotency_key(server: str, account: str, feed: str, entry_key: str) -> str
     """The same entry to the same account always carries the same key, across restarts."""
     material = "\n".join((server, account, feed, entry_key)).encode("utf-8")
     return "fedibridge-" + hashlib.sha256(material).hexdigest()[:40]
+
+
+def first_polls(intervals: list[float], rand: Callable[[], float]) -> list[float]:
+    """Seconds after the start at which each feed (with these intervals, in seconds) is first
+    polled: one second apart, or closer when N feeds would not fit in a feed's interval that
+    way, each jittered within its step. So N feeds at interval I are all due within I."""
+    count = len(intervals)
+    steps = [min(1.0, interval / count) for interval in intervals]
+    return [(position + rand()) * step for position, step in enumerate(steps)]

@@ -11,10 +11,12 @@ is from a newer fedibridge and is refused, never "repaired".
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -26,6 +28,8 @@ from fedibridge.models import Correction, Entry, Event, Image, Known, NewEntry, 
 from fedibridge.plan import fingerprint
 
 EntryState = Literal["pending", "posted", "skipped", "failed"]
+
+_OPENING = threading.Lock()  # see State.open
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
@@ -240,27 +244,30 @@ class State:
     @classmethod
     def open(cls, path: Path) -> State:
         """Open (creating if needed) and migrate. Raises StateError with advice for staff."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # The database holds item history only, but it is the library's: not world-readable,
-        # from the first moment (SQLite gives its -wal and -shm files the same mode).
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # The database holds item history only, but it is the library's: not
+            # world-readable, from the first moment (SQLite gives its -wal and -shm files the
+            # same mode).
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as error:
+            raise state_problem(path, error) from None
         try:
             # Each connection is used by one thread; check_same_thread=False only lets the
-            # owner close it from another thread once that thread is done.
-            connection = sqlite3.connect(
-                path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            state = cls(connection)
-            state._migrate()
+            # owner close it from another thread once that thread is done. One thread opens at
+            # a time: switching a new file to WAL answers "database is locked" at once, without
+            # waiting, while another connection is switching or migrating it.
+            with _OPENING:
+                connection = sqlite3.connect(
+                    path, timeout=30, isolation_level=None, check_same_thread=False
+                )
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute("PRAGMA foreign_keys=ON")
+                state = cls(connection)
+                state._migrate()
         except sqlite3.DatabaseError as error:
-            raise StateError(
-                f"The state database {path} cannot be read ({error}). It may be damaged. Nothing "
-                "was changed. Restore it from a backup, or move it away to start afresh (the "
-                "bridge then treats every feed as new and posts nothing old)."
-            ) from None
+            raise state_problem(path, error) from None
         return state
 
     @classmethod
@@ -323,10 +330,14 @@ class State:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # A full disk may have ended the transaction already; what matters is that none
+            # of it stays, and that the connection can start the next one.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     # --- feeds ---------------------------------------------------------------
 
@@ -848,8 +859,11 @@ class StateLock:
         self._file: TextIO | None = None
 
     def __enter__(self) -> StateLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise state_problem(self.path.with_suffix(""), error) from None
         file = os.fdopen(descriptor, "r+", encoding="utf-8")
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -870,6 +884,53 @@ class StateLock:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+# --- problems with the state file, for staff ---------------------------------------
+
+_FULL = ("disk is full", "disk i/o error")
+_READ_ONLY = ("readonly database", "read-only", "unable to open database file")
+_DAMAGED = ("malformed", "not a database", "file is encrypted")
+
+
+@contextlib.contextmanager
+def state_errors(path: Path) -> Iterator[None]:
+    """Turn the database's own errors (full disk, read-only volume, damage) into a StateError
+    that names the file and the fix."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise state_problem(path, error) from None
+
+
+def state_problem(path: Path, error: sqlite3.Error | OSError) -> StateError:
+    """One sentence for staff: what is wrong with the state file at ``path``, and the fix."""
+    text = str(error).lower()
+    code = error.errno if isinstance(error, OSError) else None
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or any(w in text for w in _FULL):
+        return StateError(
+            f"The state database {path} could not be written: the disk is full (or the file "
+            "reached a size limit). Nothing half-done was recorded. Free space on the "
+            f"volume holding {path.parent}, then start fedibridge again; what was not recorded "
+            "is done then, and nothing is posted twice."
+        )
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or any(w in text for w in _READ_ONLY):
+        return StateError(
+            f"The state database {path} cannot be written: the folder {path.parent} is "
+            "read-only or belongs to another user. Make it writable for the user fedibridge "
+            "runs as (in a container: mount the volume read-write and give it to that user), "
+            "or set bridge.state_path to a writable place."
+        )
+    if any(w in text for w in _DAMAGED) or type(error) is sqlite3.DatabaseError:
+        return StateError(
+            f"The state database {path} cannot be read ({error}). It may be damaged. Nothing "
+            "was changed. Restore it from a backup, or move it away to start afresh (the "
+            "bridge then treats every feed as new and posts nothing old)."
+        )
+    return StateError(
+        f"The state database {path} cannot be used ({error}). Check the disk and the "
+        "file's permissions, then start fedibridge again."
+    )
 
 
 # --- (de)serialising entries ---------------------------------------------------

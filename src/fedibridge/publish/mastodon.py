@@ -192,7 +192,15 @@ class MastodonPublisher:
                 in_reply_to_id=post.in_reply_to,
             )
         )
-        return Published(status_id=str(status["id"]), url=status.get("url") or status.get("uri"))
+        status_id = status.get("id") if isinstance(status, Mapping) else None
+        if status_id is None or str(status_id) in ("", "None"):
+            # Posted or not, fedibridge cannot tell: like a lost answer, the item stays pending
+            # and is looked for among the account's posts before it is sent again.
+            raise ServerUnavailable(
+                f"{_host(self.server)} answered the post without saying which post it made (no "
+                "status id); fedibridge looks for it on the account before trying again"
+            )
+        return Published(status_id=str(status_id), url=status.get("url") or status.get("uri"))
 
     def recent_posts(self, limit: int = 40) -> list[OwnPost]:
         if self._account_id is None:
@@ -243,15 +251,22 @@ class MastodonPublisher:
                 f"post is {post.visibility}: the change is not posted"
             )
         # Visibility cannot change on an edit; the language rides along with the text.
-        self._call(
-            lambda: self._api.status_update(
+        try:
+            self._api.status_update(
                 status_id,
                 post.text,
                 spoiler_text=post.spoiler_text or None,
                 sensitive=post.sensitive,
                 media_ids=list(media_ids) or None,
             )
-        )
+        except MastodonNotFoundError:
+            # About this one post (deleted on the server, or an unknown id), not the account.
+            raise PostRejected(
+                f"the post {status_id} is not on {_host(self.server)} any more (HTTP 404: "
+                "deleted, or its id is unknown), so it cannot be corrected"
+            ) from None
+        except MastodonError as error:
+            raise self._translate(error) from None
 
     def _call(self, request: Callable[[], T]) -> T:
         try:
@@ -267,6 +282,11 @@ class MastodonPublisher:
             retry_at = datetime.fromtimestamp(reset, UTC) if reset else self._errors.retry_at()
             return ServerUnavailable(f"{host} asks us to slow down (rate limit)", retry_at)
         if isinstance(error, MastodonNetworkError):
+            if "timed out" in str(error).lower():
+                return ServerUnavailable(
+                    f"{host} did not answer within {REQUEST_TIMEOUT:g} seconds (the server is "
+                    "slow or overloaded)"
+                )
             return ServerUnavailable(f"could not reach {host}: the network or server is down")
         if misskey := self._errors.misskey_error():
             return self._translate_misskey(misskey, _status(error))
