@@ -489,3 +489,37 @@ def test_sigterm_while_the_server_does_not_answer_a_post_exits_0_in_time(
 def attempted(config: Path) -> bool:
     with sqlite3.connect(config.parent / "state" / "fedibridge.sqlite3") as db:
         return bool(db.execute("SELECT 1 FROM entries WHERE attempts > 0").fetchone())
+
+
+# --- the fediverse server's own answers, read by Mastodon.py -----------------------------------
+
+
+def gzipped(data: bytes, times: int) -> bytes:
+    import gzip
+
+    for _ in range(times):
+        data = gzip.compress(data, compresslevel=9)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("coding", "body", "said"),
+    [
+        ("gzip, gzip", gzipped(b"\0" * 200_000_000, 2), "compressed 2 times over"),
+        ("gzip", gzipped(b"\0" * 40 * 1024 * 1024, 1), "larger than 32 MB"),
+    ],
+    ids=["stacked", "single"],
+)
+def test_a_bomb_from_the_fediverse_server_is_refused_unread(
+    coding: str, body: bytes, said: str
+) -> None:
+    from fedibridge.publish.detect import open_publisher
+    from tests.fake_servers import GOTOSOCIAL, TOKEN, Answer, FakeMastodonAPI
+
+    with FakeMastodonAPI(GOTOSOCIAL) as fake, httpx.Client() as http:
+        publisher = open_publisher(fake.url, TOKEN, user_agent="t", http=http)
+        publisher.verify()
+        bomb = Answer(200, body, headers={"Content-Encoding": coding})
+        fake.fail("/api/v1/accounts/verify_credentials", bomb)
+        with pytest.raises(ServerUnavailable, match=f"would not read: it .*{said}"):
+            publisher.verify()

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -155,6 +155,24 @@ def read_body(response: httpx.Response, limit: int, deadline: Deadline) -> bytes
         deadline.check()  # the watchdog's cut, told as such
         raise
     deadline.check()  # a body delimited by the connection's end looks complete when cut
+    return bytes(body)
+
+
+def inflate_all(pieces: Iterable[bytes], coding: str, limit: int, seconds: float) -> bytes:
+    """A whole answer from its raw ``pieces``: inflated with one content coding at most, never
+    beyond ``limit`` bytes, and read within ``seconds`` (checked as each piece arrives, so a
+    trickle ends one network read timeout after that at worst). For answers read outside
+    httpx (Mastodon.py's requests). Raises TooLarge, TooSlow or Undecodable."""
+    inflate = _inflater(coding)
+    until = time.monotonic() + seconds
+    body = bytearray()
+    for raw in pieces:
+        if time.monotonic() > until:
+            raise TooSlow(seconds)
+        for piece in inflate(raw, limit + 1 - len(body)):
+            body += piece
+            if len(body) > limit:
+                raise TooLarge(limit)
     return bytes(body)
 
 

@@ -282,6 +282,11 @@ class MastodonPublisher:
             retry_at = datetime.fromtimestamp(reset, UTC) if reset else self._errors.retry_at()
             return ServerUnavailable(f"{host} asks us to slow down (rate limit)", retry_at)
         if isinstance(error, MastodonNetworkError):
+            refused = str(error).partition("the answer ")[2]  # from quirks.BoundedAdapter
+            if refused:
+                return ServerUnavailable(
+                    f"{host} sent an answer fedibridge would not read: it {refused}"
+                )
             if "timed out" in str(error).lower():
                 return ServerUnavailable(
                     f"{host} did not answer within {REQUEST_TIMEOUT:g} seconds (the server is "

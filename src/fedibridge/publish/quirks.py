@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import requests
+from requests.adapters import HTTPAdapter
 
 from fedibridge.errors import (
     AccountUnusable,
@@ -32,6 +33,7 @@ from fedibridge.errors import (
 )
 from fedibridge.fetch import parse_retry_after
 from fedibridge.render import html_to_text
+from fedibridge.transfer import ANSWER_LIMIT, TransferFailed, inflate_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,38 @@ def _json_error(data: object) -> str:
     return ": ".join(str(part) for part in parts if isinstance(part, str) and part)
 
 
+ANSWER_SECONDS = 60.0
+"""The longest a fediverse server's whole answer may take to arrive (each read: 30 s)."""
+
+
+class AnswerRefused(requests.exceptions.ConnectionError):
+    """A server's answer that ``BoundedAdapter`` would not read to its end."""
+
+
+class BoundedAdapter(HTTPAdapter):
+    """Mastodon.py reads answers through ``requests``, which inflates any number of content
+    codings and reads a body to its end however long it takes. Here, as ``transfer.py`` does
+    for httpx: one coding at most, never beyond ``ANSWER_LIMIT`` bytes inflated, the whole
+    answer within ``ANSWER_SECONDS``. A refused answer is a network error to Mastodon.py, so
+    the item stays pending and is looked for on the account before it is sent again."""
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, stream: bool = False, **options: Any
+    ) -> requests.Response:
+        response = super().send(request, stream=True, **options)
+        coding = response.headers.get("Content-Encoding", "")
+        try:
+            pieces = response.raw.stream(64 * 1024, decode_content=False)
+            response._content = inflate_all(pieces, coding, ANSWER_LIMIT, ANSWER_SECONDS)
+        except TransferFailed as error:
+            response.close()
+            raise AnswerRefused(f"the answer {error}", request=request) from None
+        response._content_consumed = True
+        # Inflated already: nothing may inflate it again.
+        response.headers.pop("Content-Encoding", None)
+        return response
+
+
 class ErrorBodies:
     """Remembers, per thread, the body and Retry-After of the last refused request.
 
@@ -120,6 +154,9 @@ class ErrorBodies:
 
     def session(self) -> requests.Session:
         session = requests.Session()
+        bounded = BoundedAdapter()
+        session.mount("https://", bounded)
+        session.mount("http://", bounded)
         session.hooks["response"].append(self._keep)
         return session
 
