@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from fedibridge.config import Settings, read_token
-from fedibridge.deliver import Delivery, account_problem
 from fedibridge.errors import (
     AccountUnusable,
     ConfigError,
@@ -28,7 +28,6 @@ from fedibridge.errors import (
 )
 from fedibridge.fetch import fetch, make_client
 from fedibridge.models import Entry, Fetched, ParsedFeed, ServerLimits, Validators
-from fedibridge.parse import parse_feed
 from fedibridge.plan import (
     after_feed_failure,
     corrections,
@@ -36,11 +35,17 @@ from fedibridge.plan import (
     plan_entries,
     polite_next_poll,
 )
-from fedibridge.publish import Publisher
-from fedibridge.publish.detect import open_publisher, public_limits
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
 from fedibridge.state import FeedRow, OutboxItem, State
+
+if TYPE_CHECKING:
+    from fedibridge.publish import Publisher
+
+# Imported where used, not here: a cycle in which no feed changed never loads feedparser
+# (fedibridge.parse), and one with nothing to post never loads the posting machinery
+# (fedibridge.deliver, fedibridge.publish.*: Mastodon.py and requests), which together are
+# most of a short run's CPU (docs/performance.md, "Cold start").
 
 log = logging.getLogger("fedibridge")
 
@@ -120,6 +125,8 @@ class Bridge:
             )
         if fetched.body is None:
             return fetched, None
+        from fedibridge.parse import parse_feed
+
         return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type)
 
     def _host_slot(self, url: str) -> threading.BoundedSemaphore:
@@ -314,6 +321,8 @@ class Bridge:
             except ServerUnavailable as error:
                 report.problem(f"{len(items)} items wait: {error}")
                 return
+            from fedibridge.deliver import Delivery
+
             delivery = Delivery(
                 state=state,
                 publisher=publisher,
@@ -394,6 +403,8 @@ class Bridge:
             try:
                 token = read_token(self.settings, account)
             except ConfigError as error:
+                from fedibridge.deliver import account_problem
+
                 message = account_problem(account, str(error))
                 state.account_failed(account, retry_at=None, problem=message)
                 report.problem(message)
@@ -402,6 +413,8 @@ class Bridge:
         return self._publishers[account]
 
     def _new_publisher(self, account: str, token: str) -> Publisher:
+        from fedibridge.publish.detect import open_publisher
+
         config = self.settings.accounts[account]
         # Which API the server speaks is found out on first use (publish/detect.py).
         return open_publisher(
@@ -415,6 +428,8 @@ class Bridge:
     def _public_limits(self, account: str) -> ServerLimits:
         """Limits for showing posts without a token: the server's if it answers, else
         Mastodon's defaults, so that previews work offline too."""
+        from fedibridge.publish.detect import public_limits
+
         config = self.settings.accounts[account]
         try:
             return public_limits(self.http, config.server, config.server_type)
