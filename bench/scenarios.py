@@ -35,6 +35,7 @@ from measure import (
     run_child,
     spread,
 )
+from peers import feed2toot, write_feed2toot_config
 from servers import Certificates, FeedServer, MastodonServer
 from workspace import FeedOptions, write_config
 
@@ -1084,6 +1085,95 @@ def what_if(context: Context) -> Result:
     return result
 
 
+def peers(context: Context) -> Result:
+    count = 10
+    result = Result(
+        "peers-10",
+        f"fedibridge beside feed2toot 0.17: {count} feeds, steady and posting",
+        f"The same {count} feeds (20 items each) and the same mastodon-mock account, the same "
+        "run: `fedibridge once` and `feed2toot -c feed2toot.ini`, each a whole process from "
+        "its own virtualenv, measured by wait4, in alternating order. First both take in the "
+        "feeds (fedibridge's first contact, feed2toot --populate-cache; not counted). Steady: "
+        f"nothing changed ({context.repeats} runs each; feed2toot has no conditional requests, "
+        f"so it downloads and parses every feed each time). Posting: one new item in each of "
+        f"the {count} feeds, then each bridge posts those {count} items (text only).",
+    )
+    folder = context.folder("peers-10")
+    with FeedServer(count) as feeds, MastodonServer(folder) as mastodon:
+        config = write_config(folder, feeds, mastodon, options=TEXT_ONLY)
+        ini = write_feed2toot_config(folder / "feed2toot", feeds, mastodon, count)
+        once(config)
+        feed2toot(ini, "--populate-cache")
+        steady_ours, steady_theirs = [], []
+        for number in range(context.repeats):
+            pair = [lambda: steady_ours.append(once(config)),
+                    lambda: steady_theirs.append(feed2toot(ini))]  # fmt: skip
+            for step in pair if number % 2 == 0 else pair[::-1]:
+                step()
+        post_ours, post_theirs = [], []
+        for number in range(context.repeats):
+            feeds.add(feeds=list(range(count)))
+            before = mastodon.statuses_count()
+            post_ours.append(once(config))
+            post_theirs.append(feed2toot(ini))
+            posted = mastodon.statuses_count() - before
+            if posted != 2 * count:
+                raise RuntimeError(f"expected {2 * count} posts in round {number}, saw {posted}")
+    ratios = {
+        "steady": [a.cpu / b.cpu for a, b in zip(steady_ours, steady_theirs, strict=True)],
+        "posting": [a.cpu / b.cpu for a, b in zip(post_ours, post_theirs, strict=True)],
+    }
+    result.add(f"{count} unchanged feeds: fedibridge CPU", [r.cpu for r in steady_ours], "s")
+    result.add(f"{count} unchanged feeds: feed2toot CPU", [r.cpu for r in steady_theirs], "s")
+    result.add(f"{count} unchanged feeds: fedibridge ÷ feed2toot", ratios["steady"], "times", 0.5)
+    result.add(f"posting {count} items: fedibridge CPU", [r.cpu for r in post_ours], "s")
+    result.add(f"posting {count} items: feed2toot CPU", [r.cpu for r in post_theirs], "s")
+    result.add(f"posting {count} items: fedibridge ÷ feed2toot", ratios["posting"], "times", 0.8)
+    result.add("peak RSS, steady: fedibridge", [r.max_rss_kb / MB for r in steady_ours], "MB")
+    result.add("peak RSS, steady: feed2toot", [r.max_rss_kb / MB for r in steady_theirs], "MB")
+    return result
+
+
+def state_year(context: Context) -> Result:
+    days = 120 if context.quick else 365
+    result = Result(
+        "state-year",
+        f"the state after {days} days of a 200-item-a-day catalogue feed",
+        "bench/state_year.py: every simulated day the feed shows that day's 200 new titles "
+        "(generated, parsed by fedibridge), and the cycle's own steps run on a real SQLite "
+        "file with the clock moved on a day: known, plan, record, every item marked posted, "
+        "then prune (keep_days 90, update_max_age 7 days). A second file gets the same items "
+        "without pruning. Then every seventh day's items are offered again: any that would be "
+        "posted is a repost.",
+    )
+    run = run_child(
+        [bridge_python(), str(BENCH / "state_year.py"), "--days", str(days)],
+        cwd=BENCH,
+        env=bridge_env(),
+    )
+    if run.exit_code != 0:
+        raise RuntimeError(f"bench/state_year.py failed:\n{run.stderr[-3000:]}")
+    data = json.loads(run.stdout)
+    megabytes = 1024 * 1024
+    result.add(
+        "state file after the simulated period, pruned",
+        data["state_bytes"] / megabytes,
+        "MB",
+        20.0 if days == 365 else None,
+        note=f"{data['kept_whole']:,} items kept whole, {data['kept_as_key']:,} as a key digest",
+    )
+    result.add(
+        "the same without pruning", data["unpruned_bytes"] / megabytes, "MB",
+        note=f"{data['unpruned_bytes'] / data['items']:,.0f} bytes per item",
+    )  # fmt: skip
+    result.add(
+        "reposts when old items are offered again", data["reposts"], "posts", 0.5,
+        note=f"{data['offered_again']:,} old items offered",
+    )  # fmt: skip
+    result.add("CPU of all the daily prunes", data["prune_cpu_seconds_total"], "s")
+    return result
+
+
 SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "startup": startup,
     "steady-1": steady(1),
@@ -1100,6 +1190,8 @@ SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "latency": latency,
     "what-if-1000": what_if,
     "profile": profile,
+    "state-year": state_year,
+    "peers-10": peers,
 }
 SLOW = frozenset({"latency"})  # skipped by --quick
 

@@ -275,6 +275,12 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"  failed: {title or key} ({key}): {reason}")
             if counts.failed:
                 print(f"  to post them again: fedibridge retry {name} [KEY]")
+        size = state.size()
+        print(
+            f"state: {size.bytes / 1_000_000:.1f} MB, {size.items + size.forgotten} items, "
+            f"{size.forgotten} of them pruned to their keys "
+            f"(kept whole for {settings.bridge.keep_days} days)"
+        )
     finally:
         state.close()
     return EXIT_OK

@@ -13,7 +13,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -231,7 +231,17 @@ class Bridge:
             corrections=changed,
         )
         report.say(f"{len(parsed.entries)} items, {len(plan.new)} new, {plan.to_post} to post")
+        self._prune(state, name, now)
         return _Unsaved()
+
+    def _prune(self, state: State, name: str, now: datetime) -> None:
+        """Keep only the key of items older than keep_days, and never of an item that could
+        still be corrected (update_max_age): pruned items have nothing to compare with."""
+        correctable = self.settings.feeds[name].update_max_age
+        keep = max(timedelta(days=self.settings.bridge.keep_days), correctable)
+        pruned = state.prune(name, before=now - keep, settled_before=now - correctable, now=now)
+        if pruned:
+            log.info("feed %s: %d old items pruned to their keys", name, pruned)
 
     def _must_wait(self, row: FeedRow, now: datetime, report: FeedReport) -> bool:
         if row.gone_since is not None:

@@ -15,7 +15,7 @@ from fedibridge import __version__, advice
 from fedibridge.activity import DaemonView, PollCount
 from fedibridge.config import Settings
 from fedibridge.health import Health, assess
-from fedibridge.state import AccountRow, FeedCounts, FeedRow, ItemRow, State
+from fedibridge.state import AccountRow, FeedCounts, FeedRow, ItemRow, State, StateSize
 
 Level = Literal["ok", "waiting", "attention", "failing", "paused", "new"]
 
@@ -74,6 +74,7 @@ class StatusSnapshot:
     waiting: tuple[WaitingItem, ...]
     waiting_total: int
     posts_per_day: tuple[tuple[date, int], ...]  # oldest first, CHART_DAYS days up to today
+    state_size: StateSize | None = None
 
     def named(self, level: Level) -> list[str]:
         """'feed “news”', 'account “main”': everything at this level, for sentences."""
@@ -113,6 +114,7 @@ def take(
         waiting=tuple(WaitingItem(i, advice.for_item(i.feed, i.state, i.reason)) for i in waiting),
         waiting_total=sum(f.counts.pending + f.counts.failed for f in feeds),
         posts_per_day=_per_day(state, now),
+        state_size=state.size(),
     )
 
 

@@ -4,6 +4,10 @@ An entry row moves ``pending → posted`` (with the status id and URL), or is ``
 (baseline, flood guard) or ``failed`` (with the server's reason). Rows carry the entry itself,
 so a pending item can still be posted after the feed has dropped it.
 
+Items posted or skipped long ago are pruned (``prune``): the row and its entry go, and only a
+digest of the item's key stays, in ``forgotten``, with its feed and state. That is enough never
+to post it twice, and a year of a busy catalogue feed stays a few megabytes.
+
 Migrations are append-only and named; a database that knows a migration this version does not
 is from a newer fedibridge and is refused, never "repaired".
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -81,7 +86,23 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX account_actions_by_time ON account_actions (account, kind, at);
         """,
     ),
+    (
+        "0002_forgotten_entries",
+        """
+        -- Items pruned from entries: only a digest of the key (16 bytes of SHA-256), so that
+        -- an old item that reappears in its feed is still known and never posted again.
+        CREATE TABLE forgotten (
+            feed TEXT NOT NULL,
+            digest BLOB NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('posted', 'skipped')),
+            PRIMARY KEY (feed, digest)
+        ) WITHOUT ROWID;
+        ALTER TABLE feeds ADD COLUMN pruned_at TEXT;  -- the last prune of the feed's items
+        """,
+    ),
 )
+
+PRUNE_EVERY_HOURS = 24  # a feed's items are looked at for pruning at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +160,15 @@ class FeedCounts:
     skipped: int
     last_status_url: str | None
     last_failure: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateSize:
+    """How big the state database is, for `status` and /metrics."""
+
+    bytes: int  # the database file's pages (the write-ahead log not included)
+    items: int  # items kept whole
+    forgotten: int  # items pruned to a digest of their key
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +429,60 @@ class State:
                 (feed, *chunk),
             )
             found.update((r[0], Known(r[1], r[2], _time(r[3]))) for r in rows)
+        missing = {_digest(key): key for key in wanted if key not in found}
+        digests = list(missing)
+        for start in range(0, len(digests), 500):
+            some = digests[start : start + 500]
+            marks = ",".join("?" * len(some))
+            rows = self._db.execute(
+                f"SELECT digest, state FROM forgotten WHERE feed = ? AND digest IN ({marks})",
+                (feed, *some),
+            )
+            # Pruned: no fingerprint, so never "corrected" (it is older than update_max_age).
+            found.update((missing[r[0]], Known(r[1], None, None)) for r in rows)
         return found
+
+    def prune(self, feed: str, *, before: datetime, settled_before: datetime, now: datetime) -> int:
+        """Forget all but the key of the feed's items posted or skipped before ``before``, and
+        keep only the title and link of items posted before ``settled_before`` (too old to be
+        corrected: their text is never used again; the status page shows title and link).
+
+        Pending and failed items are never pruned. Runs at most once per PRUNE_EVERY_HOURS per
+        feed (a cheap check otherwise); returns how many items were pruned to their key."""
+        row = self._db.execute("SELECT pruned_at FROM feeds WHERE name = ?", (feed,)).fetchone()
+        last = _time(row[0]) if row else None
+        if row is None or (last and (now - last).total_seconds() < PRUNE_EVERY_HOURS * 3600):
+            return 0
+        with self._transaction():
+            old = self._db.execute(
+                "SELECT rowid, key, state FROM entries WHERE feed = ?"
+                " AND state IN ('posted', 'skipped') AND COALESCE(posted_at, discovered_at) < ?",
+                (feed, _iso(before)),
+            ).fetchall()
+            self._db.executemany(
+                "INSERT OR REPLACE INTO forgotten (feed, digest, state) VALUES (?, ?, ?)",
+                [(feed, _digest(key), state) for _, key, state in old],
+            )
+            self._db.executemany("DELETE FROM entries WHERE rowid = ?", [(r[0],) for r in old])
+            # A NULL fingerprint marks a slimmed item: it is never taken for a correction.
+            settled = self._db.execute(
+                "SELECT rowid, payload FROM entries WHERE feed = ? AND state = 'posted'"
+                " AND fingerprint IS NOT NULL AND NOT edit_wanted AND posted_at < ?",
+                (feed, _iso(settled_before)),
+            ).fetchall()
+            self._db.executemany(
+                "UPDATE entries SET payload = ?, fingerprint = NULL WHERE rowid = ?",
+                [(_dump_entry(_slim(_load_entry(payload))), rowid) for rowid, payload in settled],
+            )
+            self._db.execute("UPDATE feeds SET pruned_at = ? WHERE name = ?", (_iso(now), feed))
+        return len(old)
+
+    def size(self) -> StateSize:
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        items = self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+        forgotten = self._db.execute("SELECT COUNT(*) FROM forgotten").fetchone()[0]
+        return StateSize(pages * page_size, items, forgotten)
 
     def edits_wanted(self, feed: str) -> list[EditItem]:
         rows = self._db.execute(
@@ -533,8 +616,14 @@ class State:
         return self._items("state IN ('pending', 'failed') ORDER BY rowid", limit)
 
     def totals_by_state(self) -> dict[EntryState, int]:
-        """Items of every feed per state (for backups and restores)."""
-        return dict(self._db.execute("SELECT state, COUNT(*) FROM entries GROUP BY state"))
+        """Items of every feed per state, pruned ones included (for backups and restores)."""
+        totals: dict[EntryState, int] = {}
+        for table in ("entries", "forgotten"):
+            for state, count in self._db.execute(
+                f"SELECT state, COUNT(*) FROM {table} GROUP BY state"
+            ):
+                totals[state] = totals.get(state, 0) + count
+        return totals
 
     def posts_per_day(self, since: datetime) -> dict[str, int]:
         """Posts per UTC day ("2026-11-26") from ``since`` on; days without posts are absent."""
@@ -559,11 +648,13 @@ class State:
         ]
 
     def counts(self, feed: str) -> FeedCounts:
-        by_state = dict(
-            self._db.execute(
-                "SELECT state, COUNT(*) FROM entries WHERE feed = ? GROUP BY state", (feed,)
-            ).fetchall()
-        )
+        by_state: dict[str, int] = {}
+        for table in ("entries", "forgotten"):
+            rows = self._db.execute(
+                f"SELECT state, COUNT(*) FROM {table} WHERE feed = ? GROUP BY state", (feed,)
+            )
+            for state, count in rows:
+                by_state[state] = by_state.get(state, 0) + count
         last_url = self._db.execute(
             "SELECT status_url FROM entries WHERE feed = ? AND state = 'posted'"
             " ORDER BY posted_at DESC, rowid DESC LIMIT 1",
@@ -594,7 +685,8 @@ class State:
         return [(key, _load_entry(payload).title, reason or "") for key, payload, reason in rows]
 
     def entry_states(self, feed: str) -> dict[str, EntryState]:
-        """Every known key of a feed with its state (for tests and `status`)."""
+        """Every key of a feed kept whole, with its state (pruned items are not listed: only
+        a digest of their key is kept)."""
         rows = self._db.execute("SELECT key, state FROM entries WHERE feed = ?", (feed,))
         return dict(rows)
 
@@ -657,6 +749,22 @@ def _load_entry(payload: str) -> Entry:
         updated=_time(data["updated"]),
         images=tuple(Image(**image) for image in data["images"]),
     )
+
+
+def _slim(entry: Entry) -> Entry:
+    return Entry(
+        key=entry.key,
+        title=entry.title,
+        link=entry.link,
+        summary="",
+        summary_is_html=False,
+        language=entry.language,
+        published=entry.published,
+    )
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()[:16]
 
 
 def _iso(moment: datetime) -> str:
