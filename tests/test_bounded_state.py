@@ -95,7 +95,8 @@ def test_prune_keeps_what_each_item_still_needs(tmp_path: Path) -> None:
     settled = DAY0 + timedelta(days=8)  # older than update_max_age, younger than keep_days
     assert state.prune("news", before=DAY0, settled_before=settled, now=settled) == 0
     # Posted and settled: only title and link remain, and it is never taken for a correction.
-    assert state.latest_posts(5)[-1].title == "POSTED"
+    shown = {item.key: (item.title, item.link) for item in state.latest_posts(5)}
+    assert shown["posted"] == ("POSTED", "https://x.example/posted")
     assert state.known("news", ["posted"])["posted"].fingerprint is None
     # Still waiting to be posted, or to be edited: kept whole.
     assert [i.entry.summary for i in state.pending("news")] == ["<p>text</p>"]
