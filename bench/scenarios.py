@@ -1303,7 +1303,7 @@ def state_year(context: Context) -> Result:
     )
     run = run_child(
         [bridge_python(), str(BENCH / "state_year.py"), "--days", str(days)],
-        cwd=BENCH,
+        cwd=context.folder("state-year"),
         env=bridge_env(),
     )
     if run.exit_code != 0:
