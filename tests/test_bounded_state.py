@@ -13,7 +13,7 @@ from fedibridge.config import load_settings
 from fedibridge.cycle import Bridge
 from fedibridge.models import Correction, Entry, NewEntry
 from fedibridge.plan import plan_entries
-from fedibridge.state import State
+from fedibridge.state import MIGRATIONS, State
 from tests.conftest import Mastodon
 from tests.feedserver import FeedServer
 from tests.test_cli import main, rss, write_config
@@ -164,3 +164,30 @@ def _title(day: int, number: int) -> Entry:
         categories=("Fiction", "New titles"),
         author="Some Author",
     )
+
+
+def test_a_state_file_from_before_pruning_can_be_read_and_is_upgraded(
+    tmp_path: Path, monkeypatch
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    monkeypatch.setattr("fedibridge.state.MIGRATIONS", MIGRATIONS[:1])  # an older fedibridge
+    old = State.open(path)
+    entry = Entry(key="a", title="A", link=None, summary="text")
+    old.record_fetch(
+        "news", "https://x.example/feed", now=DAY0, result="ok",
+        new_entries=[NewEntry(entry, "skipped")],
+    )  # fmt: skip
+    old.close()
+    monkeypatch.undo()
+
+    reading = State.open_readonly(path)  # `status` or a dry run before any upgrade
+    assert reading.counts("news").skipped == 1
+    assert set(reading.known("news", ["a", "b"])) == {"a"}
+    assert reading.size().forgotten == 0
+    reading.close()
+
+    state = State.open(path)  # the first run of the new version adds the table
+    later = DAY0 + timedelta(days=100)
+    assert state.prune("news", before=later, settled_before=later, now=later) == 1
+    assert state.known("news", ["a"])["a"].state == "skipped"
+    state.close()

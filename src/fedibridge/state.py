@@ -234,7 +234,14 @@ class State:
                 f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
             )
             state = cls(connection)
-            state._check_schema(state._applied_migrations())
+            applied = state._applied_migrations()
+            state._check_schema(applied)
+            if "0002_forgotten_entries" not in applied:
+                # Written by an older fedibridge and not opened for writing since: nothing
+                # was pruned yet. An empty stand-in keeps the queries that look there working.
+                connection.execute(
+                    "CREATE TEMP TABLE forgotten (feed TEXT, digest BLOB, state TEXT)"
+                )
         except sqlite3.DatabaseError as error:
             raise StateError(f"The state database {path} cannot be read ({error}).") from None
         return state
