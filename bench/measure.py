@@ -8,6 +8,7 @@ harness. Wall time is taken around the child's whole life, start-up included.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -27,7 +28,11 @@ CHILD_TIMEOUT = 900.0
 PYCACHE = Path("/tmp/fedibridge-bench/pycache")
 
 
-RUNTIME = Path("/tmp/fedibridge-bench/runtime")
+# One per checkout: an editable install points at one source tree, and several work trees of
+# the project may be benchmarked on one machine.
+RUNTIME = Path("/tmp/fedibridge-bench") / (
+    "runtime-" + hashlib.sha256(str(Path(__file__).resolve().parents[1]).encode()).hexdigest()[:8]
+)
 """A virtualenv with fedibridge and its runtime dependencies only, as in the container image.
 The development venv carries test and other tools (trio, pulled in by selenium, costs httpcore
 60 ms at import), which would distort start-up time and memory."""

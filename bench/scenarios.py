@@ -10,6 +10,7 @@ steps wrapped (a separate run, so the wrapping never touches the headline figure
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -17,6 +18,8 @@ import random
 import shutil
 import signal
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,6 +38,7 @@ from measure import (
     run_child,
     spread,
 )
+from peers import feed2toot, write_feed2toot_config
 from servers import Certificates, FeedServer, MastodonServer
 from workspace import FeedOptions, write_config
 
@@ -1084,6 +1088,247 @@ def what_if(context: Context) -> Result:
     return result
 
 
+def peers(context: Context) -> Result:
+    count = 10
+    result = Result(
+        "peers-10",
+        f"fedibridge beside feed2toot 0.17: {count} feeds, steady and posting",
+        f"The same {count} feeds (20 items each) and the same mastodon-mock account, the same "
+        "run: `fedibridge once` and `feed2toot -c feed2toot.ini`, each a whole process from "
+        "its own virtualenv, measured by wait4, in alternating order. First both take in the "
+        "feeds (fedibridge's first contact, feed2toot --populate-cache; not counted). Steady: "
+        f"nothing changed ({context.repeats} runs each; feed2toot has no conditional requests, "
+        f"so it downloads and parses every feed each time). Posting: one new item in each of "
+        f"the {count} feeds, then each bridge posts those {count} items (text only).",
+    )
+    folder = context.folder("peers-10")
+    with FeedServer(count) as feeds, MastodonServer(folder) as mastodon:
+        config = write_config(folder, feeds, mastodon, options=TEXT_ONLY)
+        ini = write_feed2toot_config(folder / "feed2toot", feeds, mastodon, count)
+        once(config)
+        feed2toot(ini, "--populate-cache")
+        steady_ours, steady_theirs = [], []
+        for number in range(context.repeats):
+            pair = [lambda: steady_ours.append(once(config)),
+                    lambda: steady_theirs.append(feed2toot(ini))]  # fmt: skip
+            for step in pair if number % 2 == 0 else pair[::-1]:
+                step()
+        post_ours, post_theirs = [], []
+        for number in range(context.repeats):
+            feeds.add(feeds=list(range(count)))
+            before = mastodon.statuses_count()
+            post_ours.append(once(config))
+            post_theirs.append(feed2toot(ini))
+            posted = mastodon.statuses_count() - before
+            if posted != 2 * count:
+                raise RuntimeError(f"expected {2 * count} posts in round {number}, saw {posted}")
+    ratios = {
+        "steady": [a.cpu / b.cpu for a, b in zip(steady_ours, steady_theirs, strict=True)],
+        "posting": [a.cpu / b.cpu for a, b in zip(post_ours, post_theirs, strict=True)],
+    }
+    result.add(f"{count} unchanged feeds: fedibridge CPU", [r.cpu for r in steady_ours], "s")
+    result.add(f"{count} unchanged feeds: feed2toot CPU", [r.cpu for r in steady_theirs], "s")
+    result.add(f"{count} unchanged feeds: fedibridge ÷ feed2toot", ratios["steady"], "times", 0.5)
+    result.add(f"posting {count} items: fedibridge CPU", [r.cpu for r in post_ours], "s")
+    result.add(f"posting {count} items: feed2toot CPU", [r.cpu for r in post_theirs], "s")
+    result.add(f"posting {count} items: fedibridge ÷ feed2toot", ratios["posting"], "times", 0.8)
+    result.add("peak RSS, steady: fedibridge", [r.max_rss_kb / MB for r in steady_ours], "MB")
+    result.add("peak RSS, steady: feed2toot", [r.max_rss_kb / MB for r in steady_theirs], "MB")
+    return result
+
+
+def websites_10000(context: Context) -> Result:
+    feeds_count, interval = 10_000, 900.0
+    long = interval * 1.1 + 90
+    variants = [
+        ("today", {}, 300.0),
+        ("32 threads, spread in config order", {"BENCH_THREADS": "32", "BENCH_SPREAD": "1"},
+         long),
+        ("32 threads, spread per website", {"BENCH_THREADS": "32", "BENCH_SPREAD": "host"},
+         long),
+    ]  # fmt: skip
+    # WEBSITES_VARIANTS=2 (or 0,2...) runs only those variants: each takes 15 minutes or more.
+    chosen = os.environ.get("WEBSITES_VARIANTS")
+    if chosen:
+        variants = [variants[int(i)] for i in chosen.split(",")]
+    result = Result(
+        "websites-10000",
+        "10,000 feeds on realistic websites, `fedibridge run`",
+        f"bench/websites.py serves {feeds_count:,} feeds, each on a loopback address of its own "
+        "except 5 websites with 400 feeds and 20 with 100; answers take a log-normal time "
+        "around 300 ms, 5 % take 5 s and 1 % never come (the bridge's 30 s timeout ends them). "
+        "Every feed polls every 15 minutes; first contact records 3 items, then 304s. "
+        "`fedibridge run` as it is today (for 5 minutes: its first round alone takes hours), "
+        "and with the mechanism proposed (bench/daemon_variant.py: 32 polling threads, the "
+        "first round spread over the interval) for 1.1 intervals and 90 s. CPU and memory "
+        "from /proc every 10 s; poll times as the websites saw them.",
+    )
+    folder = context.folder("websites-10000")
+    argv = [sys.executable, str(BENCH / "websites.py"), f"--feeds={feeds_count}"]
+    web = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert web.stdout is not None
+        ready = json.loads(web.stdout.readline().removeprefix("READY "))
+        for label, extra, seconds in variants:
+            rows = _web_run(
+                context, folder / str(len(result.figures)), ready, label, extra, seconds
+            )
+            for name, value, unit, target in rows:
+                result.add(f"{label}: {name}", value, unit, target)
+            # The next variant starts with fresh counters: a new website server would do too,
+            # but the polls are told apart by time instead.
+    finally:
+        web.terminate()
+        web.wait(30)
+    return result
+
+
+def _web_run(
+    context: Context, folder: Path, ready: dict[str, Any], label: str, extra: dict[str, str],
+    seconds: float,
+) -> list[tuple[str, float, str, float | None]]:  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["[bridge]", f"state_path = {json.dumps(str(folder / 'state.sqlite3'))}",
+             'interval = "15m"', "", "[accounts.main]", 'server = "http://127.0.0.1:9"',
+             'access_token = "unused"', ""]  # fmt: skip
+    for index, url in enumerate(ready["urls"]):
+        lines += [f"[feeds.f{index:05d}]", f"url = {json.dumps(url)}",
+                  "allow_private_network = true", ""]  # fmt: skip
+    config = folder / "config.toml"
+    config.write_text("\n".join(lines))
+    env = bridge_env(extra={**extra, "BENCH_FEEDS": str(len(ready["urls"]))})
+    argv = [bridge_python(), str(BENCH / "daemon_variant.py"), "--config", str(config), "run"]
+    started = time.monotonic()
+    polls_before = _polls(ready["port"])
+    child = subprocess.Popen(argv, cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    samples: list[tuple[float, float, float]] = []  # (seconds, cpu seconds, rss MB)
+    try:
+        while time.monotonic() - started < seconds:
+            time.sleep(10)
+            memory = read_memory(child.pid)
+            rss = memory[0] / MB if memory else 0.0
+            samples.append((time.monotonic() - started, _cpu(child.pid), rss))
+    finally:
+        child.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
+        try:
+            child.wait(120)
+        except subprocess.TimeoutExpired:
+            child.kill()  # queued polls still running after SIGTERM: see the figure
+            child.wait()
+        stopped_after = time.monotonic() - stopping
+    seen = _polls(ready["port"])
+    figures = _web_figures(polls_before["now"], seen, samples)
+    figures.append(("time from SIGTERM to exit (killed at 120 s)", stopped_after, "s", 31.0))
+    return figures
+
+
+def _polls(port: int) -> dict[str, Any]:
+    answer = subprocess.run(
+        ["curl", "-s", f"http://127.0.0.1:{port}/_ctl/polls"], capture_output=True, check=True
+    )
+    data: dict[str, Any] = json.loads(answer.stdout)
+    return data
+
+
+def _later_cpu(samples: list[tuple[float, float, float]], interval: float) -> float:
+    """CPU share from 1.05 intervals on (unchanged feeds answering 304), else of the whole run."""
+    later = [sample for sample in samples if sample[0] >= interval * 1.05]
+    if len(later) < 2:
+        return samples[-1][1] / samples[-1][0] * 100
+    return (later[-1][1] - later[0][1]) / (later[-1][0] - later[0][0]) * 100
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _web_figures(
+    start: float, seen: dict[str, Any], samples: list[tuple[float, float, float]]
+) -> list[tuple[str, float, str, float | None]]:
+    interval, late_after = 900.0, 990.0
+    end = seen["now"] - start
+    firsts, gaps, late, overdue = [], [], 0, 0
+    for polls in seen["polls"]:
+        mine = [(t - start, kind) for t, kind in polls if t >= start]
+        if mine:
+            firsts.append(mine[0][0])
+        for (before, kind), (after, _) in itertools.pairwise(mine):
+            if kind != "x":  # after a timeout the feed backs off, as it should
+                gaps.append(after - before)
+                late += after - before > late_after
+        last = mine[-1] if mine else None
+        if end > late_after and (last is None or (last[1] != "x" and end - last[0] > late_after)):
+            overdue += 1
+    firsts.sort()
+    feeds = len(seen["polls"])
+    buckets: dict[int, int] = {}
+    for moment in firsts:
+        buckets[int(moment // 10)] = buckets.get(int(moment // 10), 0) + 1
+    even = feeds / interval * 10  # first polls per 10 s if spread evenly over the interval
+    figures: list[tuple[str, float, str, float | None]] = [
+        ("feeds polled at least once", len(firsts), "feeds", None),
+        ("first round: time until 99 % of feeds were polled once",
+         firsts[int(feeds * 0.99) - 1] if len(firsts) >= feeds * 0.99 else float("inf"),
+         "s", interval * 1.1),
+        ("first round: busiest 10 s, as a multiple of an even spread",
+         max(buckets.values(), default=0) / even, "times", None),
+        ("gaps between polls longer than interval + 10 %", late, "gaps", 0.5),
+        ("feeds not polled within interval + 10 % at the end", overdue, "feeds", 0.5),
+        ("most requests at once to one website", max(seen["most_at_once"]), "requests", 2.5),
+        ("average CPU, % of one core (whole run: start-up and first contact included)",
+         samples[-1][1] / samples[-1][0] * 100, "%", None),
+        ("average CPU after the first round, % of one core", _later_cpu(samples, interval),
+         "%", 5.0),
+        ("peak RSS", max(rss for _, _, rss in samples), "MB", 150.0),
+    ]  # fmt: skip
+    if gaps:
+        figures.insert(4, ("longest gap between polls", max(gaps), "s", None))
+    return figures
+
+
+def state_year(context: Context) -> Result:
+    days = 120 if context.quick else 365
+    result = Result(
+        "state-year",
+        f"the state after {days} days of a 200-item-a-day catalogue feed",
+        "bench/state_year.py: every simulated day the feed shows that day's 200 new titles "
+        "(generated, parsed by fedibridge), and the cycle's own steps run on a real SQLite "
+        "file with the clock moved on a day: known, plan, record, every item marked posted, "
+        "then prune (keep_days 90, update_max_age 7 days). A second file gets the same items "
+        "without pruning. Then every seventh day's items are offered again: any that would be "
+        "posted is a repost.",
+    )
+    run = run_child(
+        [bridge_python(), str(BENCH / "state_year.py"), "--days", str(days)],
+        cwd=context.folder("state-year"),
+        env=bridge_env(),
+    )
+    if run.exit_code != 0:
+        raise RuntimeError(f"bench/state_year.py failed:\n{run.stderr[-3000:]}")
+    data = json.loads(run.stdout)
+    megabytes = 1024 * 1024
+    result.add(
+        "state file after the simulated period, pruned",
+        data["state_bytes"] / megabytes,
+        "MB",
+        20.0 if days == 365 else None,
+        note=f"{data['kept_whole']:,} items kept whole, {data['kept_as_key']:,} as a key digest",
+    )
+    result.add(
+        "the same without pruning", data["unpruned_bytes"] / megabytes, "MB",
+        note=f"{data['unpruned_bytes'] / data['items']:,.0f} bytes per item",
+    )  # fmt: skip
+    result.add(
+        "reposts when old items are offered again", data["reposts"], "posts", 0.5,
+        note=f"{data['offered_again']:,} old items offered",
+    )  # fmt: skip
+    result.add("CPU of all the daily prunes", data["prune_cpu_seconds_total"], "s")
+    return result
+
+
 SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "startup": startup,
     "steady-1": steady(1),
@@ -1100,8 +1345,11 @@ SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "latency": latency,
     "what-if-1000": what_if,
     "profile": profile,
+    "state-year": state_year,
+    "peers-10": peers,
+    "websites-10000": websites_10000,
 }
-SLOW = frozenset({"latency"})  # skipped by --quick
+SLOW = frozenset({"latency", "websites-10000"})  # skipped by --quick
 
 
 def run_scenario(name: str, context: Context) -> Result:

@@ -47,7 +47,7 @@ from typing import Any
 # method of State and of MastodonPublisher is probed as well (see ``install``).
 PROBES: tuple[tuple[str, str, str], ...] = (
     ("fedibridge.cycle", "fetch", "fetch (httpx)"),
-    ("fedibridge.cycle", "parse_feed", "parse (feedparser + parse.py)"),
+    ("fedibridge.parse", "parse_feed", "parse (feedparser + parse.py)"),
     ("fedibridge.cycle", "plan_entries", "plan"),
     ("fedibridge.cycle", "render", "render"),
     ("fedibridge.deliver", "render", "render"),

@@ -117,6 +117,10 @@ def test_metrics_count_from_the_state_file(bridge: Path) -> None:
     assert samples[("fedibridge_feed_failures_in_a_row", (("feed", "gone"),))] == 1
     assert ("fedibridge_last_success_timestamp_seconds", (("feed", "gone"),)) not in samples
     assert samples[("fedibridge_last_success_timestamp_seconds", events)] > 0
+    state_file = bridge.parent / "state" / "fedibridge.sqlite3"
+    assert 0 < samples[("fedibridge_state_bytes", ())] <= 2 * state_file.stat().st_size
+    assert samples[("fedibridge_state_items", (("kept", "whole"),))] == 4
+    assert samples[("fedibridge_state_items", (("kept", "key"),))] == 0
     assert TOKEN not in response.text
 
 

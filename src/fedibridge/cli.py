@@ -256,13 +256,26 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     state = State.open_readonly(settings.bridge.state_path)
     try:
         feeds = [_feed_status(name, config, state) for name, config in settings.feeds.items()]
+        size = state.size()
     finally:
         state.close()
+    state_facts = {
+        "bytes": size.bytes,
+        "items": size.items + size.forgotten,
+        "pruned": size.forgotten,
+        "keep_days": settings.bridge.keep_days,
+    }
     if args.json:
-        print(json.dumps({"feeds": feeds}, ensure_ascii=False, indent=2, default=_iso))
+        document = {"feeds": feeds, "state": state_facts}
+        print(json.dumps(document, ensure_ascii=False, indent=2, default=_iso))
     else:
         for feed in feeds:
             _print_feed_status(feed)
+        print(
+            f"state: {size.bytes / 1_000_000:.1f} MB, {state_facts['items']} items, "
+            f"{size.forgotten} of them pruned to their keys "
+            f"(kept whole for {settings.bridge.keep_days} days)"
+        )
     return EXIT_OK
 
 

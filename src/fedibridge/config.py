@@ -106,6 +106,9 @@ class BridgeConfig(_Section):
     log_format: Literal["text", "json"] = "text"
     timezone: str = "UTC"
     max_interval: Interval = timedelta(hours=6)
+    # Items posted or skipped longer ago than this (and than the feed's update_max_age) are
+    # pruned to a digest of their key: enough never to post them twice.
+    keep_days: int = Field(default=90, ge=1)
 
     _interval_floor = field_validator("interval")(_at_least_a_minute)
 

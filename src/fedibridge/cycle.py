@@ -14,11 +14,11 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from fedibridge.config import Settings, read_token
-from fedibridge.deliver import Delivery, account_problem
 from fedibridge.digest import digest_due, digest_post
 from fedibridge.errors import (
     AccountUnusable,
@@ -33,7 +33,6 @@ from fedibridge.events import reminder_times
 from fedibridge.fetch import fetch, make_client
 from fedibridge.filters import filter_reason
 from fedibridge.models import Entry, Fetched, ParsedFeed, ServerLimits, Style, Validators
-from fedibridge.parse import parse_feed
 from fedibridge.plan import (
     after_feed_failure,
     corrections,
@@ -41,18 +40,20 @@ from fedibridge.plan import (
     plan_entries,
     polite_next_poll,
 )
-from fedibridge.publish import Publisher
-from fedibridge.publish.detect import (
-    DetectingPublisher,
-    ServerSoftware,
-    open_publisher,
-    public_limits,
-    software,
-)
 from fedibridge.render import render
 from fedibridge.report import FeedReport, PostOutcome
 from fedibridge.state import FeedRow, KnownServer, OutboxItem, State, state_errors
 from fedibridge.transfer import Deadline, Timing, WebsiteBusy, Websites
+
+if TYPE_CHECKING:
+    from fedibridge.deliver import Delivery
+    from fedibridge.publish import Publisher
+    from fedibridge.publish.detect import DetectingPublisher, ServerSoftware
+
+# Imported where used, not here: a cycle in which no feed changed never loads feedparser
+# (fedibridge.parse), and one with nothing to post never loads the posting machinery
+# (fedibridge.deliver, fedibridge.publish.*: Mastodon.py and requests), which together are
+# most of a short run's CPU (docs/performance.md, "Cold start").
 
 log = logging.getLogger("fedibridge")
 
@@ -136,6 +137,11 @@ class Bridge:
         if self.settings.feeds[name].paused:
             report.say("paused in the config (paused = true); not polled")
             return report
+        if self.stop.is_set():
+            # Polls queued behind busy threads when the daemon was told to stop: with
+            # thousands of feeds, running them all would delay the stop by minutes (bench/).
+            report.say("stopping: not polled")
+            return report
         with state_errors(self.settings.bridge.state_path):
             state = self._state()
             unsaved = self._poll(state, name, report)
@@ -163,6 +169,8 @@ class Bridge:
             )
         if fetched.body is None:
             return fetched, None
+        from fedibridge.parse import parse_feed
+
         reading = config.reading(now, self.settings.bridge.zone)
         return fetched, parse_feed(fetched.body, fetched.url, fetched.content_type, reading)
 
@@ -271,7 +279,17 @@ class Bridge:
             corrections=changed,
         )
         report.say(f"{len(parsed.entries)} items, {len(plan.new)} new, {plan.to_post} to post")
+        self._prune(state, name, now)
         return _Unsaved()
+
+    def _prune(self, state: State, name: str, now: datetime) -> None:
+        """Keep only the key of items older than keep_days, and never of an item that could
+        still be corrected (update_max_age): pruned items have nothing to compare with."""
+        correctable = self.settings.feeds[name].update_max_age
+        keep = max(timedelta(days=self.settings.bridge.keep_days), correctable)
+        pruned = state.prune(name, before=now - keep, settled_before=now - correctable, now=now)
+        if pruned:
+            log.info("feed %s: %d old items pruned to their keys", name, pruned)
 
     def _schedule_reminders(
         self, state: State, name: str, parsed: ParsedFeed, now: datetime, report: FeedReport
@@ -478,6 +496,8 @@ class Bridge:
         except ServerUnavailable as error:
             report.problem(f"{waiting} items wait: {error}")
             return None
+        from fedibridge.deliver import Delivery
+
         return Delivery(
             state=state,
             publisher=publisher,
@@ -586,6 +606,8 @@ class Bridge:
             try:
                 token = read_token(self.settings, account)
             except ConfigError as error:
+                from fedibridge.deliver import account_problem
+
                 message = account_problem(account, str(error))
                 state.account_failed(account, retry_at=None, problem=message)
                 report.problem(message)
@@ -599,6 +621,8 @@ class Bridge:
         """Which API the server speaks is found out on first use (publish/detect.py) and kept
         in the state; ``fresh`` asks the server again, as `fedibridge check` does."""
         config = self.settings.accounts[account]
+        from fedibridge.publish.detect import open_publisher
+
         return open_publisher(
             config.server,
             token,
@@ -610,6 +634,8 @@ class Bridge:
         )
 
     def _known_software(self, server: str) -> ServerSoftware | None:
+        from fedibridge.publish.detect import software
+
         known = self._state().known_server(server)
         if known is None:
             return None
@@ -631,6 +657,8 @@ class Bridge:
     def _public_limits(self, account: str) -> ServerLimits:
         """Limits for showing posts without a token: the server's if it answers, else
         Mastodon's defaults, so that previews work offline too."""
+        from fedibridge.publish.detect import public_limits
+
         config = self.settings.accounts[account]
         try:
             return public_limits(self.http, config.server, config.server_type)

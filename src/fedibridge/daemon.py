@@ -37,7 +37,11 @@ from fedibridge.web import StatusServer
 
 log = logging.getLogger("fedibridge")
 
-MAX_PARALLEL_FEEDS = 4
+# Polling threads. Most of a poll is waiting for the website (0.3 s typically, 5 s for some,
+# 30 s for one that never answers), so 10,000 feeds every 15 minutes keep about 10 polls in
+# flight on average, more in bursts: 32 threads keep every poll on time there, for about 1 MB
+# of memory (bench/ websites-10000; docs/design.md, "Polling many feeds").
+MAX_PARALLEL_FEEDS = 32
 MAX_JITTER_SECONDS = 60.0
 # A reminder that could not go out at its time (quiet hours, the server's budget, a backoff)
 # is tried again this often until it goes out or its event starts.

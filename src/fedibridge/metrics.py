@@ -99,6 +99,22 @@ def render_metrics(snapshot: StatusSnapshot) -> str:
             _times((f.name, f.next_poll) for f in snapshot.feeds),
         ),
     ]
+    size = snapshot.state_size
+    if size is not None:
+        families += [
+            _family(
+                "fedibridge_state_bytes",
+                "gauge",
+                "Size of the state database file (its write-ahead log not included).",
+                [({}, size.bytes)],
+            ),
+            _family(
+                "fedibridge_state_items",
+                "gauge",
+                "Items in the state: kept whole, or pruned to their key after keep_days.",
+                [({"kept": "whole"}, size.items), ({"kept": "key"}, size.forgotten)],
+            ),
+        ]
     return "".join(families)
 
 

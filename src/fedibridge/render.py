@@ -388,11 +388,16 @@ def _starts_cluster(previous: str | None, char: str) -> bool:
 
 
 def _count_clusters(text: str, previous: str | None = None) -> int:
-    count = 0
-    for char in text:
-        count += _starts_cluster(previous, char)
-        previous = char
+    # Every character starts a cluster except some outside ASCII (no ASCII character joins
+    # the one before it), so only those are looked at: most posts are mostly ASCII.
+    count = len(text)
+    for match in _NON_ASCII.finditer(text):
+        index = match.start()
+        count -= not _starts_cluster(text[index - 1] if index else previous, match.group())
     return count
+
+
+_NON_ASCII: Final = re.compile(r"[^\x00-\x7f]")
 
 
 # Characters that every link detector we know keeps inside a URL (RFC 3986, ASCII only).

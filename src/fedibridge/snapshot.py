@@ -15,7 +15,15 @@ from fedibridge import __version__, advice
 from fedibridge.activity import DaemonView, PollCount
 from fedibridge.config import Settings
 from fedibridge.health import Health, assess
-from fedibridge.state import AccountRow, FeedCounts, FeedRow, ItemRow, State, UpcomingReminder
+from fedibridge.state import (
+    AccountRow,
+    FeedCounts,
+    FeedRow,
+    ItemRow,
+    State,
+    StateSize,
+    UpcomingReminder,
+)
 
 Level = Literal["ok", "waiting", "attention", "failing", "paused", "new"]
 
@@ -77,6 +85,7 @@ class StatusSnapshot:
     posts_per_day: tuple[tuple[date, int], ...]  # oldest first, CHART_DAYS days up to today
     reminders: tuple[UpcomingReminder, ...] = ()  # the next reminders of events, soonest first
     timezone: str = "UTC"  # [bridge] timezone, in which reminders are shown
+    state_size: StateSize | None = None
 
     def named(self, level: Level) -> list[str]:
         """'feed “news”', 'account “main”': everything at this level, for sentences."""
@@ -118,6 +127,7 @@ def take(
         posts_per_day=_per_day(state, now),
         reminders=tuple(state.upcoming_reminders(NEXT_REMINDERS)),
         timezone=settings.bridge.timezone,
+        state_size=state.size(),
     )
 
 

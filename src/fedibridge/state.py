@@ -4,6 +4,10 @@ An entry row moves ``pending → posted`` (with the status id and URL), or is ``
 (baseline, flood guard) or ``failed`` (with the server's reason). Rows carry the entry itself,
 so a pending item can still be posted after the feed has dropped it.
 
+Items posted or skipped long ago are pruned (``prune``): the row and its entry go, and only a
+digest of the item's key stays, in ``forgotten``, with its feed and state. That is enough never
+to post it twice, and a year of a busy catalogue feed stays a few megabytes.
+
 Migrations are append-only and named; a database that knows a migration this version does not
 is from a newer fedibridge and is refused, never "repaired".
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -123,7 +128,23 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE TABLE feed_pages (feed TEXT PRIMARY KEY, link TEXT NOT NULL);
         """,
     ),
+    (
+        "0004_forgotten_entries",
+        """
+        -- Items pruned from entries: only a digest of the key (16 bytes of SHA-256), so that
+        -- an old item that reappears in its feed is still known and never posted again.
+        CREATE TABLE forgotten (
+            feed TEXT NOT NULL,
+            digest BLOB NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('posted', 'skipped')),
+            PRIMARY KEY (feed, digest)
+        ) WITHOUT ROWID;
+        ALTER TABLE feeds ADD COLUMN pruned_at TEXT;  -- the last prune of the feed's items
+        """,
+    ),
 )
+
+PRUNE_EVERY_HOURS = 24  # a feed's items are looked at for pruning at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +239,15 @@ class FeedCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class StateSize:
+    """How big the state database is, for `status` and /metrics."""
+
+    bytes: int  # the database file's pages (the write-ahead log not included)
+    items: int  # items kept whole
+    forgotten: int  # items pruned to a digest of their key
+
+
+@dataclass(frozen=True, slots=True)
 class ItemRow:
     """One outbox row as the status page shows it."""
 
@@ -283,7 +313,14 @@ class State:
                 f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
             )
             state = cls(connection)
-            state._check_schema(state._applied_migrations())
+            applied = state._applied_migrations()
+            state._check_schema(applied)
+            if "0004_forgotten_entries" not in applied:
+                # Written by an older fedibridge and not opened for writing since: nothing
+                # was pruned yet. An empty stand-in keeps the queries that look there working.
+                connection.execute(
+                    "CREATE TEMP TABLE forgotten (feed TEXT, digest BLOB, state TEXT)"
+                )
         except sqlite3.DatabaseError as error:
             raise StateError(f"The state database {path} cannot be read ({error}).") from None
         return state
@@ -482,7 +519,77 @@ class State:
                 (feed, *chunk),
             )
             found.update((r[0], Known(r[1], r[2], _time(r[3]))) for r in rows)
+        missing = {_digest(key): key for key in wanted if key not in found}
+        digests = list(missing)
+        for start in range(0, len(digests), 500):
+            some = digests[start : start + 500]
+            marks = ",".join("?" * len(some))
+            rows = self._db.execute(
+                f"SELECT digest, state FROM forgotten WHERE feed = ? AND digest IN ({marks})",
+                (feed, *some),
+            )
+            # Pruned: no fingerprint, so never "corrected" (it is older than update_max_age).
+            found.update((missing[r[0]], Known(r[1], None, None)) for r in rows)
         return found
+
+    def prune(self, feed: str, *, before: datetime, settled_before: datetime, now: datetime) -> int:
+        """Forget all but the key of the feed's items posted or skipped before ``before``, and
+        keep only the title and link of items posted before ``settled_before`` (too old to be
+        corrected: their text is never used again; the status page shows title and link).
+
+        Pending and failed items are never pruned. Runs at most once per PRUNE_EVERY_HOURS per
+        feed (a cheap check otherwise); returns how many items were pruned to their key."""
+        row = self._db.execute("SELECT pruned_at FROM feeds WHERE name = ?", (feed,)).fetchone()
+        last = _time(row[0]) if row else None
+        if row is None or (last and (now - last).total_seconds() < PRUNE_EVERY_HOURS * 3600):
+            return 0
+        with self._transaction():
+            old = self._db.execute(
+                "SELECT rowid, key, state FROM entries WHERE feed = ?"
+                " AND state IN ('posted', 'skipped') AND COALESCE(posted_at, discovered_at) < ?",
+                (feed, _iso(before)),
+            ).fetchall()
+            self._db.executemany(
+                "INSERT OR REPLACE INTO forgotten (feed, digest, state) VALUES (?, ?, ?)",
+                [(feed, _digest(key), state) for _, key, state in old],
+            )
+            self._db.executemany("DELETE FROM entries WHERE rowid = ?", [(r[0],) for r in old])
+            self._settle(feed, settled_before)
+            self._db.execute("UPDATE feeds SET pruned_at = ? WHERE name = ?", (_iso(now), feed))
+        return len(old)
+
+    def _settle(self, feed: str, settled_before: datetime) -> None:
+        """Slim posted items too old to be corrected to their title and link. A NULL
+        fingerprint marks them (and keeps them from ever being taken for a correction).
+
+        The rows are deleted and inserted again, not updated in place: SQLite leaves a page
+        whose rows shrank as empty as they left it, so in-place updates would keep the file
+        as large as before (bench/state_year.py: 35 MB instead of 17 MB for a year of a busy
+        feed). Moving them changes only their rowid, which orders nothing that is posted."""
+        where = (
+            "feed = ? AND state = 'posted' AND fingerprint IS NOT NULL AND NOT edit_wanted"
+            " AND posted_at < ?"
+        )
+        parameters = (feed, _iso(settled_before))
+        self._db.execute("DROP TABLE IF EXISTS temp.settling")
+        self._db.execute(
+            f"CREATE TEMP TABLE settling AS SELECT * FROM entries WHERE {where}", parameters
+        )
+        self._db.execute(f"DELETE FROM entries WHERE {where}", parameters)
+        self._db.execute(
+            "UPDATE temp.settling SET fingerprint = NULL, payload = json_set(payload,"
+            " '$.summary', '', '$.summary_is_html', json('false'), '$.categories', json('[]'),"
+            " '$.author', NULL, '$.images', json('[]'))"
+        )
+        self._db.execute("INSERT INTO entries SELECT * FROM temp.settling")
+        self._db.execute("DROP TABLE temp.settling")
+
+    def size(self) -> StateSize:
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        items = self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+        forgotten = self._db.execute("SELECT COUNT(*) FROM forgotten").fetchone()[0]
+        return StateSize(pages * page_size, items, forgotten)
 
     def edits_wanted(self, feed: str) -> list[EditItem]:
         rows = self._db.execute(
@@ -651,8 +758,14 @@ class State:
         return self._items("state IN ('pending', 'failed') ORDER BY rowid", limit)
 
     def totals_by_state(self) -> dict[EntryState, int]:
-        """Items of every feed per state (for backups and restores)."""
-        return dict(self._db.execute("SELECT state, COUNT(*) FROM entries GROUP BY state"))
+        """Items of every feed per state, pruned ones included (for backups and restores)."""
+        totals: dict[EntryState, int] = {}
+        for table in ("entries", "forgotten"):
+            for state, count in self._db.execute(
+                f"SELECT state, COUNT(*) FROM {table} GROUP BY state"
+            ):
+                totals[state] = totals.get(state, 0) + count
+        return totals
 
     def posts_per_day(self, since: datetime) -> dict[str, int]:
         """Posts per UTC day ("2026-11-26") from ``since`` on; days without posts are absent."""
@@ -677,11 +790,13 @@ class State:
         ]
 
     def counts(self, feed: str) -> FeedCounts:
-        by_state = dict(
-            self._db.execute(
-                "SELECT state, COUNT(*) FROM entries WHERE feed = ? GROUP BY state", (feed,)
-            ).fetchall()
-        )
+        by_state: dict[str, int] = {}
+        for table in ("entries", "forgotten"):
+            rows = self._db.execute(
+                f"SELECT state, COUNT(*) FROM {table} WHERE feed = ? GROUP BY state", (feed,)
+            )
+            for state, count in rows:
+                by_state[state] = by_state.get(state, 0) + count
         last_url = self._db.execute(
             "SELECT status_url FROM entries WHERE feed = ? AND state = 'posted'"
             " ORDER BY posted_at DESC, rowid DESC LIMIT 1",
@@ -721,7 +836,8 @@ class State:
         return [(reason, count) for reason, count in rows]
 
     def entry_states(self, feed: str) -> dict[str, EntryState]:
-        """Every known key of a feed with its state (for tests and `status`)."""
+        """Every key of a feed kept whole, with its state (pruned items are not listed: only
+        a digest of their key is kept)."""
         rows = self._db.execute("SELECT key, state FROM entries WHERE feed = ?", (feed,))
         return dict(rows)
 
@@ -982,6 +1098,10 @@ def _load_event(data: dict[str, Any] | None) -> Event | None:
 
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()[:16]
 
 
 def _iso(moment: datetime) -> str:
