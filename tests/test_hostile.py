@@ -7,6 +7,7 @@ go on. Memory and time figures are measured by bench/hostile.py, not here.
 
 from __future__ import annotations
 
+import itertools
 import random
 import resource
 import sqlite3
@@ -388,14 +389,27 @@ def test_a_full_disk_stops_the_daemon_with_exit_2(tmp_path, feed_server, mastodo
 
 
 def test_many_feeds_are_all_first_polled_within_their_interval() -> None:
-    offsets = first_polls([60.0] * 5000, random.Random(1).random)
+    websites = [f"library{n % 50}.example" for n in range(5000)]
+    offsets = first_polls([60.0] * 5000, websites, random.Random(1).random)
     assert max(offsets) <= 60 * 1.1
-    assert offsets == sorted(offsets)  # in the order of the configuration
 
 
 def test_a_few_feeds_are_first_polled_a_second_apart() -> None:
-    offsets = first_polls([900.0, 900.0, 3600.0], lambda: 0.5)
-    assert offsets == [0.5, 1.5, 2.5]
+    offsets = first_polls([900.0, 900.0, 3600.0], ["a.example"] * 3, lambda: 0.5)
+    assert offsets == [0.5, 1.5, 2.5]  # in the order of the configuration
+
+
+def test_a_website_with_many_feeds_gets_them_spread_over_the_round() -> None:
+    # 400 feeds of one catalogue listed together, then 9,600 on 24 other websites: taken in
+    # turn, the big website's feeds come 25 steps apart, never in a run its 2 slots cannot
+    # serve; every feed is still due within the interval.
+    websites = ["catalogue.example"] * 400 + [f"branch{n % 24}.example" for n in range(9600)]
+    offsets = first_polls([900.0] * 10_000, websites, lambda: 0.0)
+    mine = zip(offsets, websites, strict=True)
+    catalogue = sorted(offset for offset, site in mine if site == websites[0])
+    gaps = [later - earlier for earlier, later in itertools.pairwise(catalogue)]
+    assert min(gaps) >= 25 * 900 / 10_000 - 1e-9
+    assert max(offsets) < 900
 
 
 # --- servers that answer oddly ----------------------------------------------------------------

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from urllib.parse import urlsplit
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -266,9 +267,10 @@ def _schedule(
     start = datetime.now(UTC)
     intervals = [settings.interval_for(name).total_seconds() for name in settings.feeds]
     # First polls at once, a second apart, closer when that would not fit in a feed's
-    # interval: feeds of one website do not all knock at the same moment, and every feed is
-    # polled within its first interval however many there are.
-    offsets = first_polls(intervals, rand)
+    # interval, websites in turn: feeds of one website do not all knock at the same moment,
+    # and every feed is polled within its first interval however many there are.
+    websites = [urlsplit(feed.url).hostname or "" for feed in settings.feeds.values()]
+    offsets = first_polls(intervals, websites, rand)
     for name, interval, offset in zip(settings.feeds, intervals, offsets, strict=True):
         scheduler.add_job(
             _poll_job,

@@ -361,10 +361,23 @@ def idempotency_key(server: str, account: str, feed: str, entry_key: str) -> str
     return "fedibridge-" + hashlib.sha256(material).hexdigest()[:40]
 
 
-def first_polls(intervals: list[float], rand: Callable[[], float]) -> list[float]:
-    """Seconds after the start at which each feed (with these intervals, in seconds) is first
-    polled: one second apart, or closer when N feeds would not fit in a feed's interval that
-    way, each jittered within its step. So N feeds at interval I are all due within I."""
+def first_polls(
+    intervals: list[float], websites: list[str], rand: Callable[[], float]
+) -> list[float]:
+    """Seconds after the start at which each feed (with these intervals, in seconds, on these
+    websites) is first polled: one second apart, or closer when N feeds would not fit in a
+    feed's interval that way, each jittered within its step. So N feeds at interval I are all
+    due within I. The order takes the websites in turn (each one's first feed, then each one's
+    second...), so that a website with hundreds of feeds gets them spread over the round
+    instead of all at once, where they would wait for its few request slots."""
     count = len(intervals)
+    rank: dict[str, int] = {}
+    turns = []  # (round, website's first appearance, config position)
+    first_seen: dict[str, int] = {}
+    for position, website in enumerate(websites):
+        first_seen.setdefault(website, len(first_seen))
+        turns.append((rank.get(website, 0), first_seen[website], position))
+        rank[website] = rank.get(website, 0) + 1
+    order = {position: slot for slot, (_, _, position) in enumerate(sorted(turns))}
     steps = [min(1.0, interval / count) for interval in intervals]
-    return [(position + rand()) * step for position, step in enumerate(steps)]
+    return [(order[position] + rand()) * steps[position] for position in range(count)]
