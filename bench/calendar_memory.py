@@ -1,6 +1,6 @@
 """A 4 MB calendar with 10,000 events (a Google Calendar's whole history): memory and CPU.
 
-    python -m bench.calendar [--events N] [--runs N]
+    python -m bench.calendar_memory [--events N] [--runs N]
 
 Each run is a fresh child process that imports what the daemon imports (``fedibridge.cycle``)
 and then reads the calendar as a poll does (``parse_feed`` with a 60-day horizon). Printed:
