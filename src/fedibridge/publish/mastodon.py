@@ -302,7 +302,8 @@ class MastodonPublisher:
             or _status(error) == 403
             or self._token_refused_with_400(error)
         ):
-            reason = self._errors.text() or "no reason given"
+            # A server may echo what it was sent: the token never reaches a message.
+            reason = self._errors.text().replace(self._token, "…") or "no reason given"
             return AccountUnusable(
                 f"{host} refused the access token (HTTP {_status(error)}: {reason}): it is "
                 "wrong, revoked, or lacks a permission this request needs"
