@@ -143,6 +143,56 @@ def test_relative_references_resolve_against_xml_base() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("reference", "resolved"),
+    [
+        ("../kids/", "https://library.example/kids/"),
+        ("//cdn.example/kids/", "https://cdn.example/kids/"),  # same scheme as the feed
+        # feedparser's resolver puts the base address in place of an unsafe scheme
+        ("javascript:alert(1)", "https://library.example/news/feed.xml"),
+    ],
+)
+def test_an_item_with_one_relative_reference_among_full_addresses_is_resolved(
+    reference: str, resolved: str
+) -> None:
+    # Texts with only full addresses are left as they are (feedparser's resolver is costly);
+    # one other address anywhere in the text must still send the whole text through it.
+    body = rss(
+        "<item><title>Story time</title><link>https://library.example/story</link>"
+        '<description>&lt;a href="https://library.example/a"&gt;A&lt;/a&gt; '
+        f"&lt;a HREF = '{reference}'&gt;B&lt;/a&gt;</description></item>"
+    )
+
+    entry = only_entry(parse_feed(body, "https://library.example/news/feed.xml"))
+
+    assert 'href="https://library.example/a"' in entry.summary
+    assert f'href="{resolved}"' in entry.summary
+
+
+def test_skipping_the_resolver_changes_nothing_patrons_see_in_real_feeds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An upgrade must not see a correction (and edit posts) where only the HTML's spelling
+    # changed: every real feed gives the same posts, pictures and fingerprints either way.
+    from fedibridge import parse
+    from fedibridge.plan import fingerprint
+    from fedibridge.render import html_to_text
+
+    def seen(feed: ParsedFeed) -> list[tuple[object, ...]]:
+        return [(e.key, html_to_text(e.summary), e.images, fingerprint(e)) for e in feed.entries]
+
+    names = sorted(p.name for p in REAL_FEEDS.iterdir() if p.suffix in {".xml", ".rss", ".atom"})
+    skipped = {name: seen(shared(name)) for name in names}
+    texts = [e.summary for name in names for e in shared(name).entries if e.summary_is_html]
+    assert sum(not parse._has_relative_uris(text) for text in texts) > 200  # mostly skipped
+    monkeypatch.setattr(parse, "_has_relative_uris", lambda html: True)
+    resolved = {name: seen(shared(name)) for name in names}
+
+    assert len(names) >= 20
+    assert sum(len(entries) for entries in skipped.values()) > 200
+    assert skipped == resolved
+
+
 def test_tracking_parameters_are_removed_from_links_and_the_rest_kept() -> None:
     body = rss(
         "<item><title>New titles</title>"
