@@ -40,12 +40,13 @@ def save(result: Result, machine: dict[str, str]) -> Path:
 
 
 def load_all() -> list[tuple[Result, dict[str, str]]]:
+    # Only the scenarios' files, in their order: results/ also holds other scripts' figures
+    # (hostile.json, from bench.hostile --write), in formats of their own.
     found = []
-    for path in sorted(RESULTS.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        found.append((Result.from_json(data), data.get("machine", {})))
-    order = list(SCENARIOS)
-    found.sort(key=lambda pair: order.index(pair[0].scenario) if pair[0].scenario in order else 99)
+    for path in (RESULTS / f"{name}.json" for name in SCENARIOS):
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            found.append((Result.from_json(data), data.get("machine", {})))
     return found
 
 
