@@ -64,10 +64,11 @@ def write_feed2toot_config(
     return ini
 
 
-def feed2toot(ini: Path, *extra: str) -> ChildRun:
+def feed2toot(ini: Path, *extra: str, env: dict[str, str] | None = None) -> ChildRun:
     run = run_child(
         [str(feed2toot_bin()), "-c", str(ini), "--lockfile", str(ini.parent / "f2t.lock"), *extra],
         cwd=ini.parent,
+        env=env,
     )
     if run.exit_code != 0:
         raise RuntimeError(f"feed2toot exited {run.exit_code}:\n{run.stderr[-2000:]}")

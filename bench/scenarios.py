@@ -1088,11 +1088,25 @@ def what_if(context: Context) -> Result:
     return result
 
 
-def peers(context: Context) -> Result:
+def peers(*, tls: bool = False) -> Callable[[Context], Result]:
+    name = "peers-10" + ("-tls" if tls else "")
+
+    def scenario(context: Context) -> Result:
+        return _peers(context, name, tls)
+
+    return scenario
+
+
+def _peers(context: Context, name: str, tls: bool) -> Result:
     count = 10
+    where = (
+        "over HTTPS from one website, as a library's feeds usually are"
+        if tls
+        else "over plain HTTP from one website"
+    )
     result = Result(
-        "peers-10",
-        f"fedibridge beside feed2toot 0.17: {count} feeds, steady and posting",
+        name,
+        f"fedibridge beside feed2toot 0.17: {count} feeds {where}, steady and posting",
         f"The same {count} feeds (20 items each) and the same mastodon-mock account, the same "
         "run: `fedibridge once` and `feed2toot -c feed2toot.ini`, each a whole process from "
         "its own virtualenv, measured by wait4, in alternating order. First both take in the "
@@ -1101,24 +1115,27 @@ def peers(context: Context) -> Result:
         f"so it downloads and parses every feed each time). Posting: one new item in each of "
         f"the {count} feeds, then each bridge posts those {count} items (text only).",
     )
-    folder = context.folder("peers-10")
-    with FeedServer(count) as feeds, MastodonServer(folder) as mastodon:
+    folder = context.folder(name)
+    certificates = context.certificates if tls else None
+    # Both trust the bench's CA through the one variable OpenSSL reads for both.
+    env = bridge_env(extra={"SSL_CERT_FILE": str(certificates.bundle)}) if certificates else None
+    with FeedServer(count, tls=certificates) as feeds, MastodonServer(folder) as mastodon:
         config = write_config(folder, feeds, mastodon, options=TEXT_ONLY)
         ini = write_feed2toot_config(folder / "feed2toot", feeds, mastodon, count)
-        once(config)
-        feed2toot(ini, "--populate-cache")
+        once(config, env=env)
+        feed2toot(ini, "--populate-cache", env=env)
         steady_ours, steady_theirs = [], []
         for number in range(context.repeats):
-            pair = [lambda: steady_ours.append(once(config)),
-                    lambda: steady_theirs.append(feed2toot(ini))]  # fmt: skip
+            pair = [lambda: steady_ours.append(once(config, env=env)),
+                    lambda: steady_theirs.append(feed2toot(ini, env=env))]  # fmt: skip
             for step in pair if number % 2 == 0 else pair[::-1]:
                 step()
         post_ours, post_theirs = [], []
         for number in range(context.repeats):
             feeds.add(feeds=list(range(count)))
             before = mastodon.statuses_count()
-            post_ours.append(once(config))
-            post_theirs.append(feed2toot(ini))
+            post_ours.append(once(config, env=env))
+            post_theirs.append(feed2toot(ini, env=env))
             posted = mastodon.statuses_count() - before
             if posted != 2 * count:
                 raise RuntimeError(f"expected {2 * count} posts in round {number}, saw {posted}")
@@ -1346,7 +1363,8 @@ SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "what-if-1000": what_if,
     "profile": profile,
     "state-year": state_year,
-    "peers-10": peers,
+    "peers-10": peers(),
+    "peers-10-tls": peers(tls=True),
     "websites-10000": websites_10000,
 }
 SLOW = frozenset({"latency", "websites-10000"})  # skipped by --quick
