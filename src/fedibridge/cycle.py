@@ -627,20 +627,20 @@ class Bridge:
         from fedibridge.publish.detect import KeptLimits, open_publisher, software
 
         known = None if fresh else self._state().known_server(config.server)
-        found, kept = None, None
+        known_software, known_limits = None, None
         if known is not None:
-            found = software(known.software, known.version, known.family, known.found_by)
+            known_software = software(known.software, known.version, known.family, known.found_by)
             if known.limits is not None and known.limits_read_at is not None:
-                kept = KeptLimits(known.limits, known.limits_read_at)
+                known_limits = KeptLimits(known.limits, known.limits_read_at)
         return open_publisher(
             config.server,
             token,
             server_type=config.server_type,
             user_agent=self._user_agent,
             http=self.http,
-            known=found,
+            known=known_software,
             remember=lambda found: self._remember_software(config.server, found),
-            known_limits=kept,
+            known_limits=known_limits,
             remember_limits=lambda kept: self._remember_limits(config.server, kept),
             clock=self.clock,
         )

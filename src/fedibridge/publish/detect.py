@@ -316,7 +316,8 @@ def open_publisher(
 class DetectingPublisher:
     """A ``Publisher`` that finds out what the server runs the first time it is used (or
     takes what an earlier run found), then hands every call to the publisher of that family.
-    A failed detection is not kept: the next call tries again."""
+    A failed detection is not kept: the next call tries again. The same goes for the limits
+    the server advertises: taken from an earlier run while they are fresh, read otherwise."""
 
     def __init__(
         self,
