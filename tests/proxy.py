@@ -29,6 +29,7 @@ class QuirkyProxy(Served):
         self.lost_answer_rate = 0.0
         self.random = random.Random(0)
         self.posts_seen = 0  # POST /api/v1/statuses requests that arrived, answered or not
+        self.requests: list[str] = []  # "GET /api/v2/instance": every request that arrived
         self._client = httpx.Client(base_url=upstream, timeout=30)
         self._loopback = Loopback(self._forward_quietly, keep_alive=True)
 
@@ -56,6 +57,7 @@ class QuirkyProxy(Served):
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         if self.ignore_idempotency_key:
             headers = {k: v for k, v in headers.items() if k.lower() != "idempotency-key"}
+        self.requests.append(f"{request.command} {request.path.partition('?')[0]}")
         is_post = request.command == "POST" and request.path == "/api/v1/statuses"
         self.posts_seen += is_post
         if is_post and self.random.random() < self.unavailable_rate:

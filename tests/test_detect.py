@@ -264,9 +264,10 @@ def test_what_was_found_is_remembered_and_found_again_after_a_404(
             feed_server.serve("/events.rss", rss(*range(1, newest + 1)))
             assert main(["--config", str(config), "once"]) == 0
         assert len(fake.statuses) == 2
-        # The first run that posted found Takahē; the next asked nothing about the software.
+        # The first run that posted found Takahē and read its limits; the next asked nothing
+        # about the software or its limits.
         assert len(fake.seen("GET", "/.well-known/nodeinfo")) == 1
-        assert len(fake.seen("GET", "/api/v2/instance")) == 2  # limits, once per run
+        assert len(fake.seen("GET", "/api/v2/instance")) == 1
 
         # The server answers 404 where its API was: posting waits, and the next run asks again.
         fake.fail("/api/v1/statuses", json_answer({"error": "Record not found"}, 404))

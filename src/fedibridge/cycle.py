@@ -8,6 +8,7 @@ when it is gone); items stay pending until their account can take them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -48,7 +49,7 @@ from fedibridge.transfer import Deadline, Timing, WebsiteBusy, Websites
 if TYPE_CHECKING:
     from fedibridge.deliver import Delivery
     from fedibridge.publish import Publisher
-    from fedibridge.publish.detect import DetectingPublisher, ServerSoftware
+    from fedibridge.publish.detect import DetectingPublisher, KeptLimits, ServerSoftware
 
 # Imported where used, not here: a cycle in which no feed changed never loads feedparser
 # (fedibridge.parse), and one with nothing to post never loads the posting machinery
@@ -586,6 +587,7 @@ class Bridge:
             limits = publisher.limits()
         except (AccountUnusable, ServerUnavailable) as error:
             return False, f"account {account}: {error} (accounts.{account})"
+        self._keep_checked(account, publisher)
         found = publisher.software
         runs = f" on {found.describe()}, found by {found.found_by}" if found else ""
         return True, (
@@ -619,27 +621,29 @@ class Bridge:
         self, account: str, token: str, *, fresh: bool = False
     ) -> DetectingPublisher:
         """Which API the server speaks is found out on first use (publish/detect.py) and kept
-        in the state; ``fresh`` asks the server again, as `fedibridge check` does."""
+        in the state with the server's limits; ``fresh`` asks the server again, as
+        `fedibridge check` does."""
         config = self.settings.accounts[account]
-        from fedibridge.publish.detect import open_publisher
+        from fedibridge.publish.detect import KeptLimits, open_publisher, software
 
+        known = None if fresh else self._state().known_server(config.server)
+        known_software, known_limits = None, None
+        if known is not None:
+            known_software = software(known.software, known.version, known.family, known.found_by)
+            if known.limits is not None and known.limits_read_at is not None:
+                known_limits = KeptLimits(known.limits, known.limits_read_at)
         return open_publisher(
             config.server,
             token,
             server_type=config.server_type,
             user_agent=self._user_agent,
             http=self.http,
-            known=None if fresh else self._known_software(config.server),
+            known=known_software,
             remember=lambda found: self._remember_software(config.server, found),
+            known_limits=known_limits,
+            remember_limits=lambda kept: self._remember_limits(config.server, kept),
+            clock=self.clock,
         )
-
-    def _known_software(self, server: str) -> ServerSoftware | None:
-        from fedibridge.publish.detect import software
-
-        known = self._state().known_server(server)
-        if known is None:
-            return None
-        return software(known.software, known.version, known.family, known.found_by)
 
     def _remember_software(self, server: str, found: ServerSoftware | None) -> None:
         if self.dry_run:
@@ -647,12 +651,30 @@ class Bridge:
         state = self._state()
         if found is None:
             state.forget_server(server)
-        elif found.name:  # a family taken from server_type alone is not worth keeping
-            state.remember_server(
-                KnownServer(
-                    server, found.name, found.version, found.family, found.found_by, self.clock()
-                )
-            )
+        else:
+            _keep_server(state, server, found, None, self.clock())
+
+    def _remember_limits(self, server: str, kept: KeptLimits | None) -> None:
+        if self.dry_run:
+            return
+        if kept is None:
+            self._state().forget_limits(server)
+        else:
+            self._state().remember_limits(server, kept.limits, read_at=kept.read_at)
+
+    def _keep_checked(self, account: str, publisher: DetectingPublisher) -> None:
+        """`check` asked the server afresh: what it found replaces what the state kept, so
+        the next run uses it. A state file that does not exist yet is not made for this."""
+        path = self.settings.bridge.state_path
+        if publisher.software is None or not path.exists():
+            return
+        with contextlib.suppress(StateError), state_errors(path):
+            state = State.open(path)  # beside a running daemon, as `retry` does
+            try:
+                server = self.settings.accounts[account].server
+                _keep_server(state, server, publisher.software, publisher.kept_limits, self.clock())
+            finally:
+                state.close()
 
     def _public_limits(self, account: str) -> ServerLimits:
         """Limits for showing posts without a token: the server's if it answers, else
@@ -665,6 +687,26 @@ class Bridge:
         except ServerUnavailable as error:
             log.info("%s; showing posts with Mastodon's default limits", error)
             return ServerLimits()
+
+
+def _keep_server(
+    state: State, server: str, found: ServerSoftware, kept: KeptLimits | None, now: datetime
+) -> None:
+    """Keep the software found, and the limits read with it. A family taken from server_type
+    alone is not worth keeping (nothing was found), and neither are limits without it."""
+    if found.name:
+        state.remember_server(
+            KnownServer(
+                server,
+                found.name,
+                found.version,
+                found.family,
+                found.found_by,
+                now,
+                kept.limits if kept else None,
+                kept.read_at if kept else None,
+            )
+        )
 
 
 def _feed_problem(name: str, error: FeedError) -> str:

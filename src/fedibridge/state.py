@@ -29,7 +29,16 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from fedibridge.errors import StateError
-from fedibridge.models import Correction, Entry, Event, Image, Known, NewEntry, Validators
+from fedibridge.models import (
+    Correction,
+    Entry,
+    Event,
+    Image,
+    Known,
+    NewEntry,
+    ServerLimits,
+    Validators,
+)
 from fedibridge.plan import fingerprint
 
 EntryState = Literal["pending", "posted", "skipped", "failed"]
@@ -142,6 +151,16 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE feeds ADD COLUMN pruned_at TEXT;  -- the last prune of the feed's items
         """,
     ),
+    (
+        "0005_server_limits",
+        """
+        -- The limits the server advertises (JSON of models.ServerLimits, as the server said
+        -- them) and when they were read: used for publish.detect.LIMITS_KEPT_FOR, so that a
+        -- run asks the server nothing but its posts. NULL: read them at the next post.
+        ALTER TABLE servers ADD COLUMN limits TEXT;
+        ALTER TABLE servers ADD COLUMN limits_read_at TEXT
+        """,
+    ),
 )
 
 PRUNE_EVERY_HOURS = 24  # a feed's items are looked at for pruning at most this often
@@ -179,6 +198,8 @@ class KnownServer:
     family: Literal["mastodon", "misskey"]
     found_by: str
     checked_at: datetime
+    limits: ServerLimits | None = None  # as the server advertised them; None: not read yet
+    limits_read_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -697,20 +718,34 @@ class State:
 
     def known_server(self, server: str) -> KnownServer | None:
         row = self._db.execute(
-            "SELECT software, version, family, found_by, checked_at FROM servers WHERE server = ?",
+            "SELECT software, version, family, found_by, checked_at, limits, limits_read_at"
+            " FROM servers WHERE server = ?",
             (server,),
         ).fetchone()
         if row is None:
             return None
-        return KnownServer(server, row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]))
+        limits, read_at = _load_limits(row[5]), _time(row[6])
+        return KnownServer(
+            server,
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            datetime.fromisoformat(row[4]),
+            limits if read_at else None,
+            read_at if limits else None,
+        )
 
     def remember_server(self, known: KnownServer) -> None:
+        """Keep what was found out about the server, limits included (None: not read)."""
         self._db.execute(
-            "INSERT INTO servers (server, software, version, family, found_by, checked_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (server) DO UPDATE SET"
+            "INSERT INTO servers"
+            " (server, software, version, family, found_by, checked_at, limits, limits_read_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (server) DO UPDATE SET"
             " software = excluded.software, version = excluded.version,"
             " family = excluded.family, found_by = excluded.found_by,"
-            " checked_at = excluded.checked_at",
+            " checked_at = excluded.checked_at, limits = excluded.limits,"
+            " limits_read_at = excluded.limits_read_at",
             (
                 known.server,
                 known.software,
@@ -718,7 +753,23 @@ class State:
                 known.family,
                 known.found_by,
                 _iso(known.checked_at),
+                _dump_limits(known.limits),
+                _opt_iso(known.limits_read_at),
             ),
+        )
+
+    def remember_limits(self, server: str, limits: ServerLimits, *, read_at: datetime) -> None:
+        """Keep the limits the server advertised with its software: a server that is not
+        remembered (its software unknown) keeps no limits either."""
+        self._db.execute(
+            "UPDATE servers SET limits = ?, limits_read_at = ? WHERE server = ?",
+            (_dump_limits(limits), _iso(read_at), server),
+        )
+
+    def forget_limits(self, server: str) -> None:
+        """The next post reads the server's limits again."""
+        self._db.execute(
+            "UPDATE servers SET limits = NULL, limits_read_at = NULL WHERE server = ?", (server,)
         )
 
     def forget_server(self, server: str) -> None:
@@ -1098,6 +1149,23 @@ def _load_event(data: dict[str, Any] | None) -> Event | None:
 
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def _dump_limits(limits: ServerLimits | None) -> str | None:
+    return None if limits is None else json.dumps(asdict(limits), sort_keys=True)
+
+
+def _load_limits(payload: str | None) -> ServerLimits | None:
+    """Stored limits, or None (read them again) when there are none or they cannot be read
+    as this version's ``ServerLimits``."""
+    if payload is None:
+        return None
+    try:
+        data = json.loads(payload)
+        limits = ServerLimits(**{**data, "image_types": tuple(data["image_types"])})
+    except (ValueError, TypeError, KeyError):
+        return None
+    return limits
 
 
 def _digest(key: str) -> bytes:

@@ -9,6 +9,10 @@ config overrides the family, never the quirks.
 ``open_publisher`` does no network I/O: detection runs when the publisher is first used, so
 a server that is down at start makes items wait (``ServerUnavailable``) instead of stopping
 the account, and is detected again at the next attempt.
+
+What was found, and the limits the server advertises, are kept by the caller (in the state)
+and handed to the next ``open_publisher``: a run with both at hand asks the server nothing but
+its posts. Limits are kept for ``LIMITS_KEPT_FOR``.
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from fedibridge.errors import AccountUnusable, ApiMissing, ServerUnavailable
+from fedibridge.errors import AccountUnusable, ApiMissing, PostRejected, ServerUnavailable
 from fedibridge.models import Post, ServerLimits
-from fedibridge.publish import OwnPost, Published, Publisher
+from fedibridge.publish import OwnPost, Published
 from fedibridge.publish.mastodon import MastodonPublisher, read_limits
 from fedibridge.publish.misskey import MISSKEY_NOTE_INTERVAL, MisskeyPublisher
 from fedibridge.publish.quirks import MASTODON, UNKNOWN, ServerQuirks
@@ -33,6 +38,12 @@ from fedibridge.publish.quirks import MASTODON, UNKNOWN, ServerQuirks
 log = logging.getLogger("fedibridge")
 
 T = TypeVar("T")
+
+# Limits read from the server are used for a day, then read again: an admin who raises the
+# character limit (or the images per post) is seen within a day, while the runs in between,
+# one every few minutes from cron, ask the server nothing but their posts. A post refused as
+# too long forgets them at once, since the server then allows less than they say.
+LIMITS_KEPT_FOR: Final = timedelta(days=1)
 
 Family = Literal["mastodon", "misskey"]
 ServerType = Literal["auto", "mastodon", "misskey"]
@@ -85,6 +96,18 @@ class ServerSoftware:
 
     def describe(self) -> str:
         return f"{self.name} {self.version}".strip() or "unknown software"
+
+
+@dataclass(frozen=True, slots=True)
+class KeptLimits:
+    """The limits a server advertised, as it said them (before our counting rules), and when
+    they were read. Only limits the server told are kept, never defaults used instead."""
+
+    limits: ServerLimits
+    read_at: datetime
+
+    def fresh(self, now: datetime) -> bool:
+        return self.read_at <= now < self.read_at + LIMITS_KEPT_FOR
 
 
 def family_of(name: str) -> Family:
@@ -219,12 +242,24 @@ def _from_misskey_meta(probe: _Probe, server: str) -> tuple[str, str, str] | Non
 
 
 def publisher_for(
-    software: ServerSoftware, server: str, token: str, *, user_agent: str, http: httpx.Client
-) -> Publisher:
+    software: ServerSoftware,
+    server: str,
+    token: str,
+    *,
+    user_agent: str,
+    http: httpx.Client,
+    advertised: ServerLimits | None = None,
+) -> MastodonPublisher | MisskeyPublisher:
+    """The publisher of the software's family; ``advertised`` are limits read before."""
     if software.family == "misskey":
-        return MisskeyPublisher(server, token, http=http)
+        return MisskeyPublisher(server, token, http=http, advertised=advertised)
     return MastodonPublisher(
-        server, token, user_agent=user_agent, http=http, quirks=software.quirks
+        server,
+        token,
+        user_agent=user_agent,
+        http=http,
+        quirks=software.quirks,
+        advertised=advertised,
     )
 
 
@@ -252,12 +287,18 @@ def open_publisher(
     http: httpx.Client,
     known: ServerSoftware | None = None,
     remember: Callable[[ServerSoftware | None], None] | None = None,
+    known_limits: KeptLimits | None = None,
+    remember_limits: Callable[[KeptLimits | None], None] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> DetectingPublisher:
     """The publisher for this account's server. No network I/O until it is first used.
 
     ``known`` is what an earlier run found out (kept in the state): then nothing is asked
     again. ``remember`` is told what detection finds, and None when posting shows that the
-    server is no longer what was found (so the next use detects again)."""
+    server is no longer what was found (so the next use detects again). ``known_limits`` and
+    ``remember_limits`` do the same for the server's limits, which are read again once they
+    are older than ``LIMITS_KEPT_FOR`` by ``clock`` and forgotten when a post is refused as
+    too long."""
     return DetectingPublisher(
         server,
         token,
@@ -266,13 +307,17 @@ def open_publisher(
         http=http,
         known=known,
         remember=remember,
+        known_limits=known_limits,
+        remember_limits=remember_limits,
+        clock=clock,
     )
 
 
 class DetectingPublisher:
     """A ``Publisher`` that finds out what the server runs the first time it is used (or
     takes what an earlier run found), then hands every call to the publisher of that family.
-    A failed detection is not kept: the next call tries again."""
+    A failed detection is not kept: the next call tries again. The same goes for the limits
+    the server advertises: taken from an earlier run while they are fresh, read otherwise."""
 
     def __init__(
         self,
@@ -284,6 +329,9 @@ class DetectingPublisher:
         http: httpx.Client,
         known: ServerSoftware | None = None,
         remember: Callable[[ServerSoftware | None], None] | None = None,
+        known_limits: KeptLimits | None = None,
+        remember_limits: Callable[[KeptLimits | None], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.server = server
         self._token = token
@@ -291,25 +339,31 @@ class DetectingPublisher:
         self._user_agent = user_agent
         self._http = http
         self._lock = threading.Lock()
-        self._inner: Publisher | None = None
+        self._inner: MastodonPublisher | MisskeyPublisher | None = None
         self._remember = remember or (lambda software: None)
-        # What was found before is trusted only for the family the config asks for.
+        self._remember_limits = remember_limits or (lambda kept: None)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        # What was found before is trusted only for the family the config asks for, and the
+        # limits only with the software they were read from.
         fits = known is not None and server_type in ("auto", known.family)
         self.software: ServerSoftware | None = known if fits else None
+        self.kept_limits: KeptLimits | None = known_limits if fits else None
 
-    def _publisher(self) -> Publisher:
+    def _publisher(self) -> MastodonPublisher | MisskeyPublisher:
         with self._lock:
             if self._inner is None:
                 if self.software is None:
                     self.software = detect(self._http, self.server, self._server_type)
                     log.info("%s runs %s", _host(self.server), self.software.describe())
                     self._remember(self.software)
+                kept = self.kept_limits
                 self._inner = publisher_for(
                     self.software,
                     self.server,
                     self._token,
                     user_agent=self._user_agent,
                     http=self._http,
+                    advertised=kept.limits if kept and kept.fresh(self._clock()) else None,
                 )
             return self._inner
 
@@ -318,18 +372,48 @@ class DetectingPublisher:
         with self._lock:
             self._inner = None
             self.software = None
+            self.kept_limits = None
         self._remember(None)
 
-    def _use(self, call: Callable[[Publisher], T]) -> T:
+    def _forget_limits(self) -> None:
+        """A post was refused as too long: the server allows less than its limits said (or
+        they are old), so read them again at the next use."""
+        with self._lock:
+            if self._inner is not None:
+                self._inner.advertised = None
+            self.kept_limits = None
+        self._remember_limits(None)
+
+    def _use(self, call: Callable[[MastodonPublisher | MisskeyPublisher], T]) -> T:
         try:
             return call(self._publisher())
         except ApiMissing:
             self._forget()
             raise
+        except PostRejected as error:
+            if error.too_long:
+                self._forget_limits()
+            raise
+
+    def _current_limits(self, inner: MastodonPublisher | MisskeyPublisher) -> ServerLimits:
+        """The inner publisher's limits, read again once the kept ones are a day old (so a
+        daemon that runs for weeks sees a changed limit too), and kept when newly read."""
+        now = self._clock()
+        with self._lock:
+            if self.kept_limits is not None and not self.kept_limits.fresh(now):
+                inner.advertised = None
+                self.kept_limits = None
+            limits = inner.limits()
+            newly: KeptLimits | None = None
+            if self.kept_limits is None and inner.advertised is not None:
+                newly = self.kept_limits = KeptLimits(inner.advertised, now)
+        if newly is not None:
+            self._remember_limits(newly)
+        return limits
 
     def limits(self) -> ServerLimits:
         try:
-            return self._use(lambda inner: inner.limits())
+            return self._use(self._current_limits)
         except AccountUnusable as error:
             # limits() only ever means "try later" to its callers, as when a server does not
             # tell its limits; the message still says what to check.

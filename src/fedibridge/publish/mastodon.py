@@ -126,10 +126,13 @@ class MastodonPublisher:
         user_agent: str,
         http: httpx.Client,
         quirks: ServerQuirks = MASTODON,
+        advertised: ServerLimits | None = None,
     ) -> None:
         self.server = server
         self._http = http
-        self._limits: ServerLimits | None = None
+        # The limits the server advertises (read_limits), before our counting rules; None
+        # until read. An earlier run's may be handed in (kept in the state).
+        self.advertised = advertised
         self._account_id: str | None = None
         self._token = token
         self.quirks = quirks
@@ -151,18 +154,16 @@ class MastodonPublisher:
         )
 
     def limits(self) -> ServerLimits:
-        if self._limits is not None:
-            return self._limits
-        try:
-            limits = read_limits(self._http, self.server)
-        except ServerUnavailable as error:
-            # Posting may work although the instance endpoints do not: go on with Mastodon's
-            # defaults (a post refused as too long is tried again counting raw), and ask
-            # again next time.
-            log.warning("%s; posting with Mastodon's default limits", error)
-            return self._counted(ServerLimits())
-        self._limits = self._counted(limits)
-        return self._limits
+        if self.advertised is None:
+            try:
+                self.advertised = read_limits(self._http, self.server)
+            except ServerUnavailable as error:
+                # Posting may work although the instance endpoints do not: go on with
+                # Mastodon's defaults (a post refused as too long is tried again counting
+                # raw), and ask again next time. Defaults are never taken for advertised.
+                log.warning("%s; posting with Mastodon's default limits", error)
+                return self._counted(ServerLimits())
+        return self._counted(self.advertised)
 
     def _counted(self, limits: ServerLimits) -> ServerLimits:
         return limits.counting_raw() if self.quirks.urls_count_raw else limits

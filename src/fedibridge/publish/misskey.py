@@ -15,6 +15,7 @@ Differences from the Mastodon family that the rest of the bridge sees:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -64,17 +65,25 @@ _LINK: Final = re.compile(r"https?://[^\s<>\"\u2060]+")
 
 
 class MisskeyPublisher:
-    def __init__(self, server: str, token: str, *, http: httpx.Client) -> None:
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        *,
+        http: httpx.Client,
+        advertised: ServerLimits | None = None,
+    ) -> None:
         self.server = server
         self._token = token
         self._http = http
-        self._limits: ServerLimits | None = None
-        self._text_limit = DEFAULT_TEXT_LIMIT
+        # What /api/meta says (``maxNoteTextLength`` as ``max_characters``), before the MFM
+        # reserve; None until read. An earlier run's may be handed in (kept in the state).
+        self.advertised = advertised
         self._user_id: str | None = None
         self._pacer = Pacer(MISSKEY_NOTE_INTERVAL)
 
     def limits(self) -> ServerLimits:
-        if self._limits is None:
+        if self.advertised is None:
             try:
                 meta = self._call("meta", {"detail": False}, with_token=False)
             except (AccountUnusable, PostRejected) as error:
@@ -83,16 +92,23 @@ class MisskeyPublisher:
                     f"{_host(self.server)} did not tell its limits ({error})"
                 ) from None
             limit = meta.get("maxNoteTextLength")
-            if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
-                self._text_limit = limit
-            reserve = min(MFM_RESERVE, self._text_limit // 10)
-            self._limits = ServerLimits(
-                max_characters=self._text_limit - reserve,
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+                limit = DEFAULT_TEXT_LIMIT
+            self.advertised = ServerLimits(
+                max_characters=limit,
                 characters_per_url=None,  # Misskey counts links character by character
                 max_media=MAX_FILES,
                 description_limit=COMMENT_LIMIT,
             )
-        return self._limits
+        text_limit = self.advertised.max_characters
+        reserve = min(MFM_RESERVE, text_limit // 10)
+        return dataclasses.replace(self.advertised, max_characters=text_limit - reserve)
+
+    def _text_limit(self) -> int:
+        """The server's own limit, which the note's text (MFM protected) must keep to."""
+        self.limits()
+        assert self.advertised is not None
+        return self.advertised.max_characters
 
     def verify(self) -> str:
         me = self._call("i", {})
@@ -102,12 +118,12 @@ class MisskeyPublisher:
     def post(self, post: Post, idempotency_key: str, media_ids: Sequence[str] = ()) -> Published:
         # Misskey has no idempotency key; ``idempotency_key`` is accepted for the interface.
         text = neutralise(post.text)
-        self.limits()
+        text_limit = self._text_limit()
         length = raw_length(text)  # Misskey counts as JavaScript does
-        if length > self._text_limit:
+        if length > text_limit:
             raise PostRejected(
                 f"the post has {length} characters once protected from MFM formatting; "
-                f"{_host(self.server)} accepts {self._text_limit}",
+                f"{_host(self.server)} accepts {text_limit}",
                 too_long=True,
             )
         payload: dict[str, Any] = {
