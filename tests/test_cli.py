@@ -195,8 +195,10 @@ def test_a_refused_token_keeps_items_until_it_is_fixed(setup, capsys) -> None:
 
 def test_a_server_that_counts_links_in_full_still_gets_the_item(tmp_path, feed_server, mastodon):
     # mastodon-mock, like GoToSocial, counts every character of a link although it advertises
-    # 23 per link. A long link makes the first attempt too long; the retry counts raw.
-    long_link = "https://library.example/events/4?" + "&".join(f"p{i}=v{i}" for i in range(40))
+    # 23 per link. A long link makes the first attempt too long; the retry counts raw. (Not
+    # on .example: Mastodon counts links to unknown top-level domains in full, and so does
+    # fedibridge, so the first attempt would already fit.)
+    long_link = "https://library.org/events/4?" + "&".join(f"p{i}=v{i}" for i in range(40))
     url = feed_server.serve("/events.rss", rss(1))
     config = write_config(tmp_path, url, mastodon.url)
     once(config)
