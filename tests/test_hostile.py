@@ -8,6 +8,7 @@ go on. Memory and time figures are measured by bench/hostile.py, not here.
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import resource
 import sqlite3
@@ -25,6 +26,7 @@ import pytest
 
 from fedibridge.config import load_settings
 from fedibridge.cycle import Bridge
+from fedibridge.daemon import run_daemon
 from fedibridge.errors import FeedGone, FeedUnavailable, NotAFeed, ServerUnavailable
 from fedibridge.fetch import fetch, make_client
 from fedibridge.media import ImageUnavailable, download
@@ -170,11 +172,12 @@ def test_a_stuck_website_holds_only_its_own_slots(tmp_path, site, feed_server, m
     assert reports["good"].ok and reports["other"].ok
 
 
-def test_a_poll_that_finds_its_website_busy_waits_for_its_next_time(
+def test_a_poll_that_finds_its_website_busy_is_left_without_a_failure(
     tmp_path, site, mastodon
 ) -> None:
     """A poll does not hold a worker for long while its website is stuck: after a short wait
-    for a slot it is left for its next time, which is not a failure of the feed."""
+    for a slot it is left (the daemon tries it again soon), which is not a failure of the
+    feed."""
     feeds = {
         "slow1": site.url("/trickle1.rss"),
         "slow2": site.url("/trickle2.rss"),
@@ -192,6 +195,7 @@ def test_a_poll_that_finds_its_website_busy_waits_for_its_next_time(
     finally:
         bridge.close()
     assert report.ok, report.lines
+    assert report.busy
     assert "not polled this time: the website 127.0.0.1 was still busy" in report.lines[0]
     assert "/feed.rss" not in site.seen, site.seen
     from fedibridge.state import State
@@ -201,6 +205,42 @@ def test_a_poll_that_finds_its_website_busy_waits_for_its_next_time(
         assert state.feed("good") is None  # no failure, no backoff recorded
     finally:
         state.close()
+
+
+def test_the_daemon_polls_a_feed_left_by_its_busy_website_again_soon(
+    tmp_path, site, mastodon, caplog
+) -> None:
+    """Issue 14: a feed whose first poll found its website's two slots taken (two feeds that
+    hang) is polled again within about Timing.busy_retry, not an interval (15 minutes) later."""
+    feeds = {
+        "slow1": site.url("/trickle1.rss"),
+        "slow2": site.url("/trickle2.rss"),
+        "good": site.url("/feed.rss"),
+    }
+    config = many_feeds(tmp_path, feeds, mastodon)
+    # First polls 2 s apart (plan.first_polls): the trickles hold both slots past the third
+    # feed's wait for one, and end before its retry is due.
+    timing = Timing(feed=8, slot_wait=1, busy_retry=6)
+    caplog.set_level(logging.INFO, logger="fedibridge")
+    stop = threading.Event()
+    codes: list[int] = []
+    daemon = threading.Thread(
+        target=lambda: codes.append(run_daemon(load_settings(config), stop, timing=timing))
+    )
+    daemon.start()
+    try:
+        # Generous: the retry is due about 12 s after the start, the regular poll 15 min.
+        wait_until(lambda: "/feed.rss" in site.seen, timeout=60)
+    finally:
+        stop.set()
+        daemon.join(timeout=40)
+    assert codes == [0]
+    # The skipped poll asked nothing of the website; the retry asked once.
+    assert site.seen == ["/trickle1.rss", "/trickle2.rss", "/feed.rss"]
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("feed good:")]
+    assert "was still busy" in skipped[0] and "; tried again in about" in skipped[0], skipped
+    assert skipped[0].startswith("feed good: not polled this time")
+    assert all(r.levelno == logging.INFO for r in caplog.records if "feed good:" in r.getMessage())
 
 
 def test_a_trickling_picture_holds_up_no_other_feed_of_the_account(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fedibridge.config import load_settings
 from fedibridge.cycle import PER_HOST_REQUESTS, Bridge
-from fedibridge.plan import polite_next_poll
+from fedibridge.plan import after_busy_website, polite_next_poll
 from tests.conftest import Mastodon
 from tests.feedserver import FeedServer
 from tests.test_cli import once, rss, write_config
@@ -61,6 +61,23 @@ def test_polite_waits_are_capped_and_only_lengthen() -> None:
         )
         is None
     )
+
+
+def test_a_poll_left_by_a_busy_website_comes_back_soon_but_never_later_than_planned() -> None:
+    seconds = timedelta(seconds=1)
+    regular = NOW + 15 * 60 * seconds
+
+    def retry(rand: float, next_poll: datetime | None = regular) -> datetime:
+        return after_busy_website(now=NOW, next_poll=next_poll, delay=30 * seconds, rand=rand)
+
+    # Spread between 20 and 40 s, so the feeds left together do not all come back together.
+    assert retry(0.0) == NOW + 20 * seconds
+    assert retry(0.5) == NOW + 30 * seconds
+    assert NOW + 39 * seconds < retry(0.999) < NOW + 40 * seconds
+    assert retry(0.5, next_poll=None) == NOW + 30 * seconds
+    # A regular poll due sooner is kept: the retry never delays a poll.
+    assert retry(0.5, next_poll=NOW + 25 * seconds) == NOW + 25 * seconds
+    assert retry(0.0, next_poll=NOW + 20 * seconds) == NOW + 20 * seconds
 
 
 def test_one_website_gets_at_most_two_requests_at_a_time(

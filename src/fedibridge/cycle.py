@@ -203,8 +203,12 @@ class Bridge:
             return _Unsaved()
         try:
             fetched, parsed = self._read(name, row.validators if row else Validators(), now)
-        except WebsiteBusy as error:  # not the feed's failure: its next poll comes as planned
-            report.say(f"not polled this time: {error}; it is polled at its next time")
+        except WebsiteBusy as error:
+            # Not the feed's failure, and nothing is recorded: the caller says when it is
+            # tried again (the daemon: soon). `once` polls one feed at a time, so it never
+            # finds a website busy.
+            report.busy = True
+            report.say(f"not polled this time: {error}")
             return _Unsaved()
         except FeedError as error:
             if self.stop.is_set():  # cut short by the stop: not the website's fault

@@ -25,6 +25,7 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from fedibridge.activity import PollCount, PollTally
@@ -32,8 +33,10 @@ from fedibridge.config import Settings, listen_address
 from fedibridge.cycle import Bridge
 from fedibridge.errors import StateError
 from fedibridge.logs import event
-from fedibridge.plan import first_polls
+from fedibridge.plan import after_busy_website, first_polls
+from fedibridge.report import FeedReport
 from fedibridge.state import StateLock
+from fedibridge.transfer import Timing
 from fedibridge.web import StatusServer
 
 log = logging.getLogger("fedibridge")
@@ -57,14 +60,19 @@ EXIT_STATE = 2
 
 
 def run_daemon(
-    settings: Settings, stop: threading.Event | None = None, *, force_exit: bool = False
+    settings: Settings,
+    stop: threading.Event | None = None,
+    *,
+    force_exit: bool = False,
+    timing: Timing | None = None,
 ) -> int:
     """Poll until stopped. ``force_exit`` (the command line): when a poll is still stuck after
-    STOP_GRACE, end the process at once rather than wait for it."""
+    STOP_GRACE, end the process at once rather than wait for it. ``timing``: the deadlines
+    and waits of transfers (tests shorten them)."""
     stop = stop or threading.Event()
     _stop_on_signals(stop)
     with StateLock(settings.bridge.state_path):
-        bridge = Bridge(settings, stop=stop)
+        bridge = Bridge(settings, stop=stop, timing=timing)
         watch = _Watch(stop)
         abandoned = _serve(bridge, watch)
         code = EXIT_STATE if watch.state_error is not None else EXIT_OK
@@ -266,16 +274,18 @@ def _schedule(
     )
     start = datetime.now(UTC)
     intervals = [settings.interval_for(name).total_seconds() for name in settings.feeds]
-    # First polls at once, a second apart, closer when that would not fit in a feed's
-    # interval, websites in turn: feeds of one website do not all knock at the same moment,
-    # and every feed is polled within its first interval however many there are.
+    # First polls from the start on: each website's feeds 2 s apart (what its two request
+    # slots serve; closer where that would not fit in the interval), the websites starting a
+    # second apart (closer when there are more websites than seconds in the interval), all
+    # within the interval (plan.first_polls): feeds of one website do not all knock at the
+    # same moment, and every feed is polled within its first interval however many there are.
     websites = [urlsplit(feed.url).hostname or "" for feed in settings.feeds.values()]
     offsets = first_polls(intervals, websites, rand)
     for name, interval, offset in zip(settings.feeds, intervals, offsets, strict=True):
         scheduler.add_job(
             _poll_job,
             "interval",
-            args=(bridge, name, tally, watch),
+            args=(bridge, name, tally, watch, scheduler),
             id=f"feed:{name}",
             seconds=interval,
             jitter=min(interval / 10, MAX_JITTER_SECONDS),
@@ -284,17 +294,21 @@ def _schedule(
     return scheduler
 
 
-def _poll_job(bridge: Bridge, name: str, tally: PollTally, watch: _Watch) -> None:
+def _poll_job(
+    bridge: Bridge, name: str, tally: PollTally, watch: _Watch, scheduler: BackgroundScheduler
+) -> None:
     """Never raises: one feed's trouble must not stop the daemon or the other feeds."""
     watch.started()
     try:
         if not watch.stop.is_set():  # a poll queued before the stop does nothing after it
-            _poll(bridge, name, tally, watch)
+            _poll(bridge, name, tally, watch, scheduler)
     finally:
         watch.ended()
 
 
-def _poll(bridge: Bridge, name: str, tally: PollTally, watch: _Watch) -> None:
+def _poll(
+    bridge: Bridge, name: str, tally: PollTally, watch: _Watch, scheduler: BackgroundScheduler
+) -> None:
     try:
         report = bridge.run_feed(name)
         if bridge.settings.feeds[name].reminds:
@@ -311,13 +325,49 @@ def _poll(bridge: Bridge, name: str, tally: PollTally, watch: _Watch) -> None:
             extra={"event": "feed.crashed", "fields": {"feed": name}},
         )
         return
-    if not bridge.settings.feeds[name].paused:  # a paused feed's job polls nothing
+    if report.busy:  # nothing was asked of the website: no poll to count
+        _retry_soon(bridge, name, watch, scheduler, report)
+    elif not bridge.settings.feeds[name].paused:  # a paused feed's job polls nothing
         tally.record(name, ok=report.ok)
     level = logging.INFO if report.ok else logging.WARNING
     posted = sum(1 for p in report.posts if p.status_url)
     summary = "; ".join(report.lines) or "ok"
     message = f"feed {name}: {summary}; {posted} posted"
     event(log, level, "feed.polled", message, feed=name, ok=report.ok, posted=posted)
+
+
+def _retry_soon(
+    bridge: Bridge,
+    name: str,
+    watch: _Watch,
+    scheduler: BackgroundScheduler,
+    report: FeedReport,
+) -> None:
+    """Move the feed's next poll to soon after its website was found busy, and say when.
+
+    Left for its regular next poll, a feed of a website with hundreds of feeds could go
+    unpolled for two intervals (bench/ websites-10000). The job changes its own next run
+    time: the scheduler set it to the regular one when it started this run, and the next
+    after the retry is an interval after it. This cannot deadlock with the scheduler's
+    shutdown, which never waits for running jobs here (``shutdown(wait=False)``)."""
+    if watch.stop.is_set():
+        return
+    job = scheduler.get_job(f"feed:{name}")
+    if job is None:
+        return
+    now = datetime.now(UTC)
+    retry = after_busy_website(
+        now=now,
+        next_poll=job.next_run_time,
+        delay=timedelta(seconds=bridge.timing.busy_retry),
+        rand=bridge.rand(),
+    )
+    try:
+        scheduler.modify_job(job.id, next_run_time=retry)
+    except JobLookupError:  # the daemon is stopping
+        return
+    seconds = max(1, round((retry - now).total_seconds()))
+    report.say(f"tried again in about {seconds} seconds")
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -198,6 +198,18 @@ def polite_next_poll(
     return now + min(timedelta(seconds=asked), max(longest, interval))
 
 
+def after_busy_website(
+    *, now: datetime, next_poll: datetime | None, delay: timedelta, rand: float
+) -> datetime:
+    """When to poll again a feed whose poll found its website's slots all taken (not a
+    failure: nothing was asked of the website). Between 2/3 and 4/3 of ``delay`` from
+    ``now`` (``rand`` uniform in [0, 1)), so that the feeds left together do not all come
+    back in the same second; but never later than ``next_poll``, the feed's regular next
+    poll (None: none planned), as the point is to not lose an interval, never to delay."""
+    retry = now + delay * (2 + 2 * rand) / 3
+    return retry if next_poll is None or retry < next_poll else next_poll
+
+
 def after_post_failure(
     *, failures: int, retry_at: datetime | None, now: datetime, rand: float
 ) -> datetime:

@@ -27,6 +27,9 @@ class FeedReport:
     ok: bool = True
     lines: list[str] = field(default_factory=list)  # what happened, in plain words
     posts: list[PostOutcome] = field(default_factory=list)
+    # Not polled: its website's request slots stayed taken (transfer.WebsiteBusy). Not a
+    # failure of the feed; the daemon tries it again soon.
+    busy: bool = False
 
     def problem(self, message: str) -> None:
         self.ok = False

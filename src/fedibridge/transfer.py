@@ -39,12 +39,20 @@ _WATCH_EVERY = 0.2
 @dataclass(frozen=True, slots=True)
 class Timing:
     """Seconds for a whole transfer: a feed, a picture, an item's page (for its og:image);
-    and how long a poll waits for a slot of its website before it is left for its next time."""
+    how long a poll waits for a slot of its website before it is left, and about how long
+    after that the daemon tries it again (``plan.after_busy_website``)."""
 
     feed: float = 60.0
     picture: float = 60.0
     page: float = 20.0
     slot_wait: float = 10.0  # for a poll to get one of its website's slots
+    # 30 s (20-40 s with jitter): the requests holding a website's slots are mostly stuck ones,
+    # which the 30 s read timeout ends, so by then a slot is usually free again; and the
+    # feeds left together come back spread over 20 s. Sooner would find the same requests
+    # still there, each try holding a worker for slot_wait; an interval later (what was done
+    # before) left feeds of a 400-feed website unpolled for two intervals (bench/
+    # websites-10000: 15 of 10,000).
+    busy_retry: float = 30.0
 
 
 class TransferFailed(FedibridgeError):
