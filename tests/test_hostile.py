@@ -17,6 +17,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -451,6 +452,21 @@ def test_a_website_with_many_feeds_gets_them_spaced_for_its_slots() -> None:
     catalogue = sorted(offset for offset, site in mine if site == websites[0])
     gaps = [later - earlier for earlier, later in itertools.pairwise(catalogue)]
     assert min(gaps) >= 2.0 - 1e-9
+    assert max(offsets) < 900
+
+
+def test_a_consortium_s_first_round_asks_no_faster_than_the_rounds_after_it() -> None:
+    # bench/ websites-10000's layout: 5 websites with 400 feeds, 20 with 100, 6,000 with one,
+    # listed together. Each website's feeds 2 s apart from the start made the first 200 s
+    # ask 1.8 times as fast as every round after (so the daemon's busiest minutes came then).
+    websites = [f"catalogue{n}.example" for n in range(5) for _ in range(400)]
+    websites += [f"branch{n}.example" for n in range(20) for _ in range(100)]
+    websites += [f"library{n}.example" for n in range(6000)]
+    offsets = first_polls([900.0] * 10_000, websites, random.Random(5).random)
+
+    per_10_s = Counter(int(offset // 10) for offset in offsets)
+    steady = 10_000 / 900 * 10  # polls in 10 s once every feed comes once per interval
+    assert max(per_10_s.values()) < 1.3 * steady
     assert max(offsets) < 900
 
 

@@ -274,11 +274,10 @@ def _schedule(
     )
     start = datetime.now(UTC)
     intervals = [settings.interval_for(name).total_seconds() for name in settings.feeds]
-    # First polls from the start on: each website's feeds 2 s apart (what its two request
-    # slots serve; closer where that would not fit in the interval), the websites starting a
-    # second apart (closer when there are more websites than seconds in the interval), all
-    # within the interval (plan.first_polls): feeds of one website do not all knock at the
-    # same moment, and every feed is polled within its first interval however many there are.
+    # First polls from the start on, the websites a second apart and each website's feeds
+    # spread over a first round of a second per feed (at most the interval), never closer
+    # than 2 s (plan.first_polls): a library's few feeds are polled within seconds, and
+    # thousands of feeds come at the rate of every later round, not in a burst.
     websites = [urlsplit(feed.url).hostname or "" for feed in settings.feeds.values()]
     offsets = first_polls(intervals, websites, rand)
     for name, interval, offset in zip(settings.feeds, intervals, offsets, strict=True):

@@ -375,9 +375,14 @@ def idempotency_key(server: str, account: str, feed: str, entry_key: str) -> str
 
 
 FIRST_POLL_SPACING = 2.0
-"""Seconds between the first polls of one website's feeds, at most: its two request slots
+"""Seconds between the first polls of one website's feeds, at least: its two request slots
 serve about two polls a second, and bench/ (``websites-10000``) found any closer spacing of a
 website's hundreds of feeds left some unpolled for a whole interval."""
+
+FIRST_ROUND_PACE = 1.0
+"""Seconds of the first round per feed: it lasts a second per feed, and never longer than the
+interval. A library's few feeds are all polled within seconds of the start; a consortium's
+thousands are spread over the interval at the rate they are polled afterwards, not in a burst."""
 
 
 def first_polls(
@@ -385,12 +390,13 @@ def first_polls(
 ) -> list[float]:
     """Seconds after the start at which each feed (with these intervals, in seconds, on these
     websites) is first polled, so that every feed is due within its interval however many
-    there are, and no website is asked more often than its slots can serve.
+    there are, no website is asked more often than its slots can serve, and the whole first
+    round asks no faster than the rounds after it.
 
-    Each website's feeds follow each other FIRST_POLL_SPACING apart, or closer where that
-    would not fit in the interval; the websites start one after the other, a second apart (or
-    closer, when there are more websites than seconds in the interval), each jittered within
-    its second."""
+    The websites start one after the other, a second apart (or closer, when there are more
+    websites than seconds in the interval), each jittered within its second. Each website's
+    feeds then follow each other evenly over the first round (FIRST_ROUND_PACE), never closer
+    than FIRST_POLL_SPACING unless that would not fit in the interval."""
     sizes = Counter(websites)
     phases: dict[str, float] = {}  # website → when its first feed is polled
     rank: Counter[str] = Counter()
@@ -399,7 +405,9 @@ def first_polls(
         if website not in phases:
             apart = min(1.0, interval / len(sizes))
             phases[website] = (len(phases) + rand()) * apart
-        step = min(FIRST_POLL_SPACING, interval / sizes[website])
+        first_round = min(interval, len(websites) * FIRST_ROUND_PACE)
+        closest = min(FIRST_POLL_SPACING, interval / sizes[website])
+        step = max(closest, first_round / sizes[website])
         offsets.append((phases[website] + rank[website] * step) % interval)
         rank[website] += 1
     return offsets

@@ -46,13 +46,13 @@ class Timing:
     picture: float = 60.0
     page: float = 20.0
     slot_wait: float = 10.0  # for a poll to get one of its website's slots
-    # 30 s (20-40 s with jitter): the requests holding a website's slots are mostly stuck ones,
-    # which the 30 s read timeout ends, so by then a slot is usually free again; and the
-    # feeds left together come back spread over 20 s. Sooner would find the same requests
-    # still there, each try holding a worker for slot_wait; an interval later (what was done
-    # before) left feeds of a 400-feed website unpolled for two intervals (bench/
-    # websites-10000: 15 of 10,000).
-    busy_retry: float = 30.0
+    # 10 s (7-13 s with jitter), after the poll's own 10 s wait for a slot: the feed is then
+    # polled about 20 s after its time, inside the interval + 10 % it is due in even after
+    # the trigger's jitter (up to 60 s at 15 minutes); 30 s made 3 of 10,000 feeds late
+    # (bench/ websites-10000). A try that finds the same requests still there costs only a
+    # worker's wait. An interval later (what was done before) left feeds of a 400-feed
+    # website unpolled for two intervals (15 of 10,000).
+    busy_retry: float = 10.0
 
 
 class TransferFailed(FedibridgeError):
