@@ -83,7 +83,7 @@ class Entry:
     key: str  # stable identity within its feed: guid, else normalised link, else content hash
     title: str  # plain text
     link: str | None  # absolute, tracking parameters removed
-    summary: str  # as the feed gives it; HTML when summary_is_html
+    summary: str  # as the feed gives it (links unresolved); HTML when summary_is_html
     summary_is_html: bool = True
     categories: tuple[str, ...] = ()
     author: str | None = None
