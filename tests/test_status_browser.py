@@ -29,6 +29,7 @@ SCREENSHOT = ROOT / "artifacts" / "status-page.png"
 
 def seed_a_month_of_posts(state_path: Path, feed_url: str, server: str) -> None:
     now = datetime.now(UTC)
+    noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
     entries = [
         Entry(
             key=f"earlier-{n}",
@@ -53,7 +54,9 @@ def seed_a_month_of_posts(state_path: Path, feed_url: str, server: str) -> None:
                 entry.key,
                 status_id=f"9{n}",
                 status_url=f"{server}/@alice/9{n}",
-                now=now - timedelta(days=(n * 7) % 29 + 1, hours=n % 5),
+                # From today's noon: counted back from the current time, the oldest post fell
+                # on the 31st day back in the first hours after midnight.
+                now=noon - timedelta(days=(n * 7) % 29 + 1, hours=n % 5),
             )
     finally:
         state.close()
