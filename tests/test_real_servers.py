@@ -232,6 +232,20 @@ def staff_log_in(config: Path, fake: FakeMastodonAPI) -> int:
     return main(["--config", str(config), "login", "main", "--code", fake.approve(client_id)])
 
 
+def test_a_code_that_begins_with_a_dash_logs_in(tmp_path: Path, feed_server: FeedServer) -> None:
+    # Mastodon's codes are URL-safe base64: one in 64 begins with "-", which a command line
+    # parser takes for an option ("--code: expected one argument"). CI met one.
+    feed_url = feed_server.serve("/news.rss", feed({1: ("Story time", "<p>Saturdays.</p>")}))
+    with FakeMastodonAPI(TAKAHE) as fake:
+        config = login_config(tmp_path, fake.url, feed_url)
+        assert main(["--config", str(config), "login", "main"]) == 0
+        [client_id] = fake.apps
+        fake.codes["-mZGQ6cUc2rS4MZG"] = client_id
+
+        assert main(["--config", str(config), "login", "main", "--code", "-mZGQ6cUc2rS4MZG"]) == 0
+        assert main(["--config", str(config), "check"]) == 0
+
+
 @pytest.mark.parametrize(
     ("profile", "scopes"),
     [

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_code_joined(sys.argv[1:] if argv is None else argv))
     from fedibridge.config import config_path, load_settings
     from fedibridge.errors import ConfigError, StateError
 
@@ -154,6 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _code_joined(argv: Sequence[str]) -> list[str]:
+    """``--code VALUE`` as ``--code=VALUE``. A server's code may begin with "-" (Mastodon's
+    are URL-safe base64, so one in 64 does), which argparse takes for an option and refuses
+    with "expected one argument"."""
+    args = list(argv)
+    for index, arg in enumerate(args[:-1]):
+        if arg == "--code":
+            return [*args[:index], f"--code={args[index + 1]}", *args[index + 2 :]]
+    return args
 
 
 # --- commands -------------------------------------------------------------------
