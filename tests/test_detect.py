@@ -11,7 +11,12 @@ import pytest
 
 from fedibridge.cli import main
 from fedibridge.errors import AccountUnusable, ServerUnavailable
-from fedibridge.publish.detect import detect, open_publisher, public_limits, software_from_version
+from fedibridge.publish.detect import (
+    DetectingPublisher,
+    detect,
+    public_limits,
+    software_from_version,
+)
 from fedibridge.publish.quirks import MASTODON, UNKNOWN
 from tests.conftest import Mastodon
 from tests.fake_misskey import TOKEN as MISSKEY_TOKEN
@@ -159,7 +164,7 @@ def test_a_busy_nodeinfo_is_passed_over_for_the_instance_api(http: httpx.Client)
 
 def test_opening_a_publisher_needs_no_network_and_retries_detection(http: httpx.Client) -> None:
     with FakeMastodonAPI(GOTOSOCIAL) as fake:
-        publisher = open_publisher(fake.url, TOKEN, user_agent="t", http=http)
+        publisher = DetectingPublisher(fake.url, TOKEN, user_agent="t", http=http)
         assert fake.requests == []
         for path in DETECTION_PATHS:
             fake.fail(path, text_answer("busy", 503))
@@ -172,7 +177,7 @@ def test_opening_a_publisher_needs_no_network_and_retries_detection(http: httpx.
 
 def test_limits_of_a_server_without_any_api_mean_try_later(http: httpx.Client) -> None:
     with LoopbackServer() as nothing:
-        publisher = open_publisher(nothing.url, TOKEN, user_agent="t", http=http)
+        publisher = DetectingPublisher(nothing.url, TOKEN, user_agent="t", http=http)
         # The cycle treats unreadable limits as "wait"; the message says what to check.
         with pytest.raises(ServerUnavailable, match="server address"):
             publisher.limits()
@@ -180,7 +185,7 @@ def test_limits_of_a_server_without_any_api_mean_try_later(http: httpx.Client) -
 
 def test_the_misskey_family_gets_the_native_publisher(http: httpx.Client) -> None:
     with FakeMisskey() as fake:
-        publisher = open_publisher(fake.url, MISSKEY_TOKEN, user_agent="t", http=http)
+        publisher = DetectingPublisher(fake.url, MISSKEY_TOKEN, user_agent="t", http=http)
         assert publisher.limits().characters_per_url is None
         assert fake.seen("POST", "/api/meta")
 

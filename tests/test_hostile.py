@@ -585,11 +585,11 @@ def gzipped(data: bytes, times: int) -> bytes:
 def test_a_bomb_from_the_fediverse_server_is_refused_unread(
     coding: str, body: bytes, said: str
 ) -> None:
-    from fedibridge.publish.detect import open_publisher
+    from fedibridge.publish.detect import DetectingPublisher
     from tests.fake_servers import GOTOSOCIAL, TOKEN, Answer, FakeMastodonAPI
 
     with FakeMastodonAPI(GOTOSOCIAL) as fake, httpx.Client() as http:
-        publisher = open_publisher(fake.url, TOKEN, user_agent="t", http=http)
+        publisher = DetectingPublisher(fake.url, TOKEN, user_agent="t", http=http)
         publisher.verify()
         bomb = Answer(200, body, headers={"Content-Encoding": coding})
         fake.fail("/api/v1/accounts/verify_credentials", bomb)

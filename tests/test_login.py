@@ -19,7 +19,7 @@ from fedibridge.cli import main
 from fedibridge.config import load_settings
 from fedibridge.login import LoginError, login, scopes_for
 from fedibridge.models import Post
-from fedibridge.publish.detect import open_publisher, software
+from fedibridge.publish.detect import DetectingPublisher, software
 from tests.conftest import Mastodon
 from tests.fake_misskey import FakeMisskey
 from tests.fake_servers import GOTOSOCIAL, FakeMastodonAPI, LoopbackServer
@@ -166,7 +166,7 @@ def test_the_same_scopes_at_every_step_in_one_interactive_run(tmp_path: Path) ->
         assert not any(token in line for line in lines)
         # These scopes are enough for everything the bridge does, on a server that checks them.
         assert fake.tokens[token] == set(scopes.split())
-        bridge = open_publisher(fake.url, token, user_agent="t", http=http)
+        bridge = DetectingPublisher(fake.url, token, user_agent="t", http=http)
         bridge.verify()
         media_id = bridge.upload(tiny_png(), "image/png", "A reading corner")
         bridge.post(Post("Story time", 10, 500), "k", [media_id])

@@ -15,7 +15,7 @@ from fedibridge.cli import main
 from fedibridge.errors import AccountUnusable, EditUnsupported, PostRejected, ServerUnavailable
 from fedibridge.models import Post, Visibility
 from fedibridge.publish import Publisher
-from fedibridge.publish.detect import open_publisher
+from fedibridge.publish.detect import DetectingPublisher
 from fedibridge.publish.quirks import about_length, readable
 from tests.fake_servers import (
     EXAMPLEFORK,
@@ -45,7 +45,7 @@ def serve(software: Software) -> FakeMastodonAPI:
 
 
 def publisher(fake: FakeMastodonAPI, http: httpx.Client, token: str = TOKEN) -> Publisher:
-    return open_publisher(fake.url, token, user_agent="fedibridge-tests", http=http)
+    return DetectingPublisher(fake.url, token, user_agent="fedibridge-tests", http=http)
 
 
 def post(

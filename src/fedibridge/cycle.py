@@ -628,7 +628,7 @@ class Bridge:
         in the state with the server's limits; ``fresh`` asks the server again, as
         `fedibridge check` does."""
         config = self.settings.accounts[account]
-        from fedibridge.publish.detect import KeptLimits, open_publisher, software
+        from fedibridge.publish.detect import DetectingPublisher, KeptLimits, software
 
         known = None if fresh else self._state().known_server(config.server)
         known_software, known_limits = None, None
@@ -636,7 +636,7 @@ class Bridge:
             known_software = software(known.software, known.version, known.family, known.found_by)
             if known.limits is not None and known.limits_read_at is not None:
                 known_limits = KeptLimits(known.limits, known.limits_read_at)
-        return open_publisher(
+        return DetectingPublisher(
             config.server,
             token,
             server_type=config.server_type,

@@ -6,12 +6,12 @@ the software; servers without it are asked ``/api/v1/instance`` (Mastodon API) a
 ``ServerQuirks`` (what that software does differently). ``server_type`` in the account's
 config overrides the family, never the quirks.
 
-``open_publisher`` does no network I/O: detection runs when the publisher is first used, so
+``DetectingPublisher`` does no network I/O: detection runs when the publisher is first used, so
 a server that is down at start makes items wait (``ServerUnavailable``) instead of stopping
 the account, and is detected again at the next attempt.
 
 What was found, and the limits the server advertises, are kept by the caller (in the state)
-and handed to the next ``open_publisher``: a run with both at hand asks the server nothing but
+and handed to the next ``DetectingPublisher``: a run with both at hand asks the server nothing but
 its posts. Limits are kept for ``LIMITS_KEPT_FOR``.
 """
 
@@ -278,20 +278,10 @@ def public_limits(
     return limits.counting_raw() if software.quirks.urls_count_raw else limits
 
 
-def open_publisher(
-    server: str,
-    token: str,
-    *,
-    server_type: ServerType = "auto",
-    user_agent: str,
-    http: httpx.Client,
-    known: ServerSoftware | None = None,
-    remember: Callable[[ServerSoftware | None], None] | None = None,
-    known_limits: KeptLimits | None = None,
-    remember_limits: Callable[[KeptLimits | None], None] | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> DetectingPublisher:
-    """The publisher for this account's server. No network I/O until it is first used.
+class DetectingPublisher:
+    """The publisher for an account's server. It finds out what the server runs the first
+    time it is used (no network I/O before), then hands every call to the publisher of that
+    family. A failed detection is not kept: the next call tries again.
 
     ``known`` is what an earlier run found out (kept in the state): then nothing is asked
     again. ``remember`` is told what detection finds, and None when posting shows that the
@@ -299,32 +289,13 @@ def open_publisher(
     ``remember_limits`` do the same for the server's limits, which are read again once they
     are older than ``LIMITS_KEPT_FOR`` by ``clock`` and forgotten when a post is refused as
     too long."""
-    return DetectingPublisher(
-        server,
-        token,
-        server_type=server_type,
-        user_agent=user_agent,
-        http=http,
-        known=known,
-        remember=remember,
-        known_limits=known_limits,
-        remember_limits=remember_limits,
-        clock=clock,
-    )
-
-
-class DetectingPublisher:
-    """A ``Publisher`` that finds out what the server runs the first time it is used (or
-    takes what an earlier run found), then hands every call to the publisher of that family.
-    A failed detection is not kept: the next call tries again. The same goes for the limits
-    the server advertises: taken from an earlier run while they are fresh, read otherwise."""
 
     def __init__(
         self,
         server: str,
         token: str,
         *,
-        server_type: ServerType,
+        server_type: ServerType = "auto",
         user_agent: str,
         http: httpx.Client,
         known: ServerSoftware | None = None,
